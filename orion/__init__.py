@@ -1,0 +1,1 @@
+"""Orion: a durable money-transfer processor."""

@@ -1,0 +1,1 @@
+"""Adapters: the only modules that import each infrastructure library (one module per library)."""

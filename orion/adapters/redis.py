@@ -1,0 +1,22 @@
+"""Redis adapter: the only module that imports redis-py."""
+
+from __future__ import annotations
+
+import redis
+
+SOCKET_TIMEOUT_S = 2.0  # local Redis answers in microseconds; longer means it is not up
+
+
+def client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S)
+
+
+def ping(url: str) -> bool:
+    with client(url) as conn:
+        return bool(conn.ping())
+
+
+def server_version(url: str) -> str:
+    with client(url) as conn:
+        info = conn.info("server")
+    return str(info.get("redis_version", "?"))

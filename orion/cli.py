@@ -1,0 +1,108 @@
+"""The `orion` command line. Every failure ends in one readable line and a non-zero exit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from orion.config import ConfigError, Settings, get_settings
+from orion.infra import manager
+from orion.infra.process import ServiceError
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
+)
+infra_app = typer.Typer(no_args_is_help=True, help="Kafka, PostgreSQL, Redis, Prometheus.")
+app.add_typer(infra_app, name="infra")
+
+T = TypeVar("T")
+EXIT_FAILED = 1
+EXIT_PREREQUISITE = 2
+
+
+def _echo(line: str) -> None:
+    typer.echo(line)
+
+
+def _run(action: Callable[[Settings], T]) -> T:
+    """Run with validated settings, turning expected failures into one line on stderr."""
+    try:
+        return action(get_settings())
+    except ConfigError as err:
+        typer.echo(f"orion: {err}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    except ServiceError as err:
+        typer.echo(f"orion: {err}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _require_prerequisites(settings: Settings) -> None:
+    missing = manager.missing_prerequisites(settings)
+    for item in missing:
+        typer.echo(f"orion: {item.line()}", err=True)
+    if missing:
+        raise typer.Exit(EXIT_PREREQUISITE)
+
+
+def _infra_up(settings: Settings) -> None:
+    _require_prerequisites(settings)
+    manager.up(settings, _echo)
+    for health in manager.status(settings):
+        _echo(health.line())
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Start every service that is not running; wait until all are ready."""
+    _run(_infra_up)
+
+
+@infra_app.command("down")
+def infra_down(
+    purge: Annotated[bool, typer.Option(help="Also delete the services' data.")] = False,
+) -> None:
+    """Stop what Orion started (by pid); data is kept unless --purge."""
+    _run(lambda s: manager.down(s, _echo, purge=purge))
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    """One line per service: name, up/down, address, version, memory. Exit 1 if any is down."""
+    report = _run(manager.status)
+    for health in report:
+        _echo(health.line())
+    if not all(h.up for h in report):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@infra_app.command("logs")
+def infra_logs(
+    name: Annotated[str, typer.Argument(help="postgres, redis, kafka or prometheus")],
+    lines: Annotated[int, typer.Option("-n", help="How many lines from the end.")] = 50,
+) -> None:
+    """Print the end of one service's log (and its path)."""
+    svc = _run(lambda s: manager.find(s, name))
+    _echo(f"==> {svc.managed.log_file}")
+    _echo(svc.managed.log_tail(lines))
+
+
+@app.command("up")
+def up() -> None:
+    """Start Orion on this machine (infrastructure for now)."""
+    _run(_infra_up)
+
+
+@app.command("down")
+def down() -> None:
+    """Stop everything Orion started on this machine; data is kept."""
+    _run(lambda s: manager.down(s, _echo))
+
+
+def main() -> None:
+    app(prog_name="orion")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Orion's typed configuration: the one place every host, port, path, topic and bound is read.
+
+Every value comes from an `ORION_`-prefixed environment variable (or a `.env` file) and is
+validated with explicit bounds, so a bad setting stops start-up with one line naming it.
+Defaults describe a single developer machine: every listener on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Port = Annotated[int, Field(ge=1, le=65_535)]
+TimeoutS = Annotated[float, Field(gt=0, le=600)]
+Partitions = Annotated[int, Field(ge=1, le=256)]
+
+
+class Settings(BaseSettings):
+    """All of Orion's settings. Field name `x` is read from `ORION_X`."""
+
+    model_config = SettingsConfigDict(env_prefix="ORION_", env_file=".env", extra="ignore")
+
+    # Where Orion keeps data, logs and pid files of everything it starts.
+    state_dir: Path = Path(".orion")
+    # The address every Orion-started server binds; loopback unless you know why not.
+    host: str = "127.0.0.1"
+
+    kafka_port: Port = 9092
+    kafka_controller_port: Port = 9093
+    kafka_heap_mb: Annotated[int, Field(ge=128, le=16_384)] = 512
+    topic_transfers: str = "orion.transfers"
+    topic_results: str = "orion.transfer-results"
+    topic_dlq: str = "orion.transfers.dlq"
+    transfers_partitions: Partitions = 8
+    results_partitions: Partitions = 8
+    dlq_partitions: Partitions = 1
+
+    postgres_port: Port = 5432
+    postgres_user: str = "orion"
+    postgres_password: str = "orion"
+    postgres_db: str = "orion"
+
+    redis_port: Port = 6379
+    redis_db: Annotated[int, Field(ge=0, le=15)] = 0
+
+    prometheus_port: Port = 9090
+    api_port: Port = 8000
+    ray_dashboard_port: Port = 8265
+    # Ray writes its Prometheus service-discovery file here (session_latest is a symlink).
+    ray_temp_dir: Path = Path("/tmp/ray")
+
+    # Bounded waits for a service to become ready after it is started, and to stop.
+    ready_timeout_s: TimeoutS = 60.0
+    stop_timeout_s: TimeoutS = 30.0
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def postgres_dsn(self) -> str:
+        return (
+            f"host={self.host} port={self.postgres_port} dbname={self.postgres_db} "
+            f"user={self.postgres_user} password={self.postgres_password}"
+        )
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.host}:{self.redis_port}/{self.redis_db}"
+
+    @property
+    def topic_partitions(self) -> dict[str, int]:
+        return {
+            self.topic_transfers: self.transfers_partitions,
+            self.topic_results: self.results_partitions,
+            self.topic_dlq: self.dlq_partitions,
+        }
+
+
+class ConfigError(Exception):
+    """A setting is out of its allowed range; the message names it in one line."""
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    name = "ORION_" + "_".join(str(p) for p in first["loc"]).upper()
+    return f"bad setting {name}: {first['msg']} (got {first.get('input')!r})"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, validated once; raises ConfigError with one line."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(err)) from None

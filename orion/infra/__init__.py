@@ -1,0 +1,1 @@
+"""Native infrastructure: Kafka (KRaft), PostgreSQL, Redis and Prometheus without Docker."""

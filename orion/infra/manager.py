@@ -1,0 +1,128 @@
+"""`orion infra up | down | status | logs`: the native stack as one unit.
+
+`up` is idempotent: a service already running (pid file + matching cmdline + ready) is left
+alone. Every wait is bounded; a failure names the service and its log file. `down` stops only
+what Orion started, by pid, in reverse order, and keeps data unless asked to purge.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from orion.config import Settings
+from orion.infra.kafka_broker import KafkaBroker
+from orion.infra.postgres_server import PostgresServer
+from orion.infra.process import POLL_INTERVAL_S, ServiceError, rss_bytes, wait_until
+from orion.infra.prometheus_server import PrometheusServer
+from orion.infra.redis_server import RedisServer
+from orion.infra.service import Missing, Service
+
+Echo = Callable[[str], None]
+
+
+def services(settings: Settings) -> list[Service]:
+    """In start order; `down` walks it backwards."""
+    return [
+        PostgresServer(settings),
+        RedisServer(settings),
+        KafkaBroker(settings),
+        PrometheusServer(settings),
+    ]
+
+
+@dataclass(frozen=True)
+class Health:
+    name: str
+    up: bool
+    address: str
+    version: str
+    pid: int | None
+    rss_bytes: int
+
+    def line(self) -> str:
+        state = "up" if self.up else "down"
+        rss = f"rss={self.rss_bytes // 2**20}MiB" if self.pid else ""
+        return f"{self.name:<11} {state:<5} {self.address:<16} {self.version:<10} {rss}".rstrip()
+
+
+def missing_prerequisites(settings: Settings) -> list[Missing]:
+    return [m for svc in services(settings) for m in svc.prerequisites()]
+
+
+def up(settings: Settings, echo: Echo) -> None:
+    """Start every service not already running and wait until all are ready."""
+    started = []
+    for svc in services(settings):
+        if svc.managed.pid() is None:
+            svc.prepare()
+            if _safe_ready(svc):
+                raise ServiceError(
+                    f"{svc.name}: something not started by Orion already answers on "
+                    f"{svc.address}; stop it or change the port"
+                )
+            svc.managed.start(svc.argv(), user=svc.user)
+            started.append(svc.name)
+        _await_ready(svc, settings.ready_timeout_s)
+        for warning in svc.after_ready():
+            echo(f"warning: {warning}")
+    echo("started: " + ", ".join(started) if started else "already up: nothing to do")
+
+
+def _await_ready(svc: Service, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not _safe_ready(svc):
+        if svc.managed.pid() is None:
+            raise ServiceError(_failure(svc, "exited during start-up"))
+        if time.monotonic() > deadline:
+            raise ServiceError(_failure(svc, f"not ready within {timeout_s:.0f} s"))
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _failure(svc: Service, what: str) -> str:
+    tail = svc.managed.log_tail(5).replace("\n", "\n    ")
+    return f"{svc.name} {what}; log: {svc.managed.log_file}\n    {tail}"
+
+
+def _safe_ready(svc: Service) -> bool:
+    return wait_until(svc.ready, 0.0)
+
+
+def down(settings: Settings, echo: Echo, *, purge: bool = False) -> None:
+    for svc in reversed(services(settings)):
+        stopped = svc.managed.stop(settings.stop_timeout_s)
+        echo(f"{svc.name}: {'stopped' if stopped else 'not running'}")
+        if purge:
+            for path in svc.data_dirs():
+                shutil.rmtree(path, ignore_errors=True)
+            echo(f"{svc.name}: data purged")
+
+
+def status(settings: Settings) -> list[Health]:
+    report = []
+    for svc in services(settings):
+        pid = svc.managed.pid()
+        up_now = pid is not None and _safe_ready(svc)
+        version = _safe_version(svc) if up_now else "-"
+        report.append(
+            Health(svc.name, up_now, svc.address, version, pid, rss_bytes(pid) if pid else 0)
+        )
+    return report
+
+
+def _safe_version(svc: Service) -> str:
+    try:
+        return svc.version()
+    except Exception:  # noqa: BLE001 - status is a report: an unreadable version is shown as "?"
+        return "?"
+
+
+def find(settings: Settings, name: str) -> Service:
+    for svc in services(settings):
+        if svc.name == name:
+            return svc
+    raise ServiceError(
+        f"no service named {name!r}; one of: " + ", ".join(s.name for s in services(settings))
+    )

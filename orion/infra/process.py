@@ -1,0 +1,158 @@
+"""Start, find and stop the server processes Orion owns, by pid file only.
+
+Guarantees: a process is considered Orion's only if its pid is in a pid file under the state
+directory AND its kernel start time still equals the one recorded when we started it, so a
+recycled pid is never signalled. Nothing here searches the process table by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+POLL_INTERVAL_S = 0.2  # readiness/stop polling: fast enough to feel instant, cheap on 2 cores
+KILL_GRACE_S = 5.0  # after the stop timeout, how long SIGKILL may take before we give up
+
+
+class ServiceError(Exception):
+    """A service failed to start or stop; the message names it and its log file."""
+
+
+@dataclass(frozen=True)
+class Managed:
+    """One long-running process: where its pid file and log are, and how to recognise it."""
+
+    name: str
+    pid_file: Path
+    log_file: Path
+    stop_signal: signal.Signals = signal.SIGTERM
+
+    def pid(self) -> int | None:
+        """The live pid from the pid file, or None (stale files are removed)."""
+        try:
+            pid_text, started_text = self.pid_file.read_text().split()[:2]
+            pid, started = int(pid_text), int(started_text)
+        except (FileNotFoundError, ValueError):
+            return None
+        if _start_time(pid) != started:
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        return pid
+
+    def start(
+        self,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> int:
+        """Launch detached (own session), output appended to the log; returns the pid."""
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                user=user,
+                env=env,
+                cwd=cwd,
+            )
+        self.pid_file.write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
+        return proc.pid
+
+    def stop(self, timeout_s: float) -> bool:
+        """Signal our pid and wait for it to exit; True if something was stopped."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        _signal(pid, self.stop_signal)
+        if not _wait(lambda: _start_time(pid) is None, timeout_s):
+            _signal(pid, signal.SIGKILL)
+            if not _wait(lambda: _start_time(pid) is None, KILL_GRACE_S):
+                raise ServiceError(f"{self.name}: pid {pid} did not exit; see {self.log_file}")
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def _start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None if it is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    if fields[0] == "Z":  # exited; reap it if it is our own child
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        return None
+    return int(fields[19])  # field 22 of stat, counted after the "(comm)" field
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(POLL_INTERVAL_S)
+    return predicate()
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll `predicate` until true or the bounded timeout passes (exceptions count as false)."""
+
+    def safe() -> bool:
+        try:
+            return predicate()
+        except Exception:  # noqa: BLE001 - readiness probes fail in many ways until ready
+            return False
+
+    return _wait(safe, timeout_s)
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of one process (VmRSS), 0 if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+def run_once(cmd: Sequence[str], timeout_s: float, user: str | None = None) -> str:
+    """Run a one-shot tool (initdb, mvn, StorageTool); its output, or ServiceError with a tail."""
+    done = subprocess.run(
+        list(cmd), check=False, capture_output=True, text=True, timeout=timeout_s, user=user
+    )
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-5:]
+        raise ServiceError(f"{Path(cmd[0]).name} failed: " + " | ".join(tail))
+    return done.stdout
