@@ -1,0 +1,127 @@
+"""Wire formats of Orion's Kafka records (JSON, UTF-8), shared by the API, shards and tools.
+
+`orion.transfers`: key = debit account id (so one account's transfers keep their order in
+one partition); value = an accepted transfer. `orion.transfer-results`: key = transfer id;
+value = its final outcome. Amounts are integers in minor units; times are epoch milliseconds.
+Decoding validates shape and types and raises MessageError (the orchestrator sends such
+records to the DLQ instead of crashing on them).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from orion.domain.model import Transfer
+
+T = TypeVar("T")
+MESSAGE_BYTES_MAX = 64 * 1024  # metadata included; a larger record is malformed, not a transfer
+
+
+class MessageError(ValueError):
+    """A record that is not a well-formed Orion message."""
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedTransfer:
+    transfer: Transfer
+    accepted_at_ms: int
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRecord:
+    transfer_id: str
+    status: str
+    reason: str | None
+    debit_account_id: str
+    credit_account_id: str
+    amount: int
+    currency: str
+    accepted_at_ms: int
+    settled_at_ms: int
+
+
+def encode_transfer(accepted: AcceptedTransfer) -> bytes:
+    t = accepted.transfer
+    body: dict[str, Any] = {
+        "id": t.id,
+        "debit": t.debit_account_id,
+        "credit": t.credit_account_id,
+        "amount": t.amount,
+        "currency": t.currency,
+        "accepted_at": accepted.accepted_at_ms,
+    }
+    if accepted.metadata:
+        body["metadata"] = accepted.metadata
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def decode_transfer(raw: bytes) -> AcceptedTransfer:
+    body = _load(raw)
+    transfer = Transfer(
+        id=_field(body, "id", str),
+        debit_account_id=_field(body, "debit", str),
+        credit_account_id=_field(body, "credit", str),
+        amount=_field(body, "amount", int),
+        currency=_field(body, "currency", str),
+    )
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise MessageError("field 'metadata' must be an object")
+    return AcceptedTransfer(transfer, _field(body, "accepted_at", int), metadata)
+
+
+def encode_outcome(outcome: OutcomeRecord) -> bytes:
+    return json.dumps(
+        {
+            "id": outcome.transfer_id,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "debit": outcome.debit_account_id,
+            "credit": outcome.credit_account_id,
+            "amount": outcome.amount,
+            "currency": outcome.currency,
+            "accepted_at": outcome.accepted_at_ms,
+            "settled_at": outcome.settled_at_ms,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_outcome(raw: bytes) -> OutcomeRecord:
+    body = _load(raw)
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise MessageError("field 'reason' must be a string or null")
+    return OutcomeRecord(
+        transfer_id=_field(body, "id", str),
+        status=_field(body, "status", str),
+        reason=reason,
+        debit_account_id=_field(body, "debit", str),
+        credit_account_id=_field(body, "credit", str),
+        amount=_field(body, "amount", int),
+        currency=_field(body, "currency", str),
+        accepted_at_ms=_field(body, "accepted_at", int),
+        settled_at_ms=_field(body, "settled_at", int),
+    )
+
+
+def _load(raw: bytes) -> dict[str, Any]:
+    if len(raw) > MESSAGE_BYTES_MAX:
+        raise MessageError(f"record of {len(raw)} bytes exceeds {MESSAGE_BYTES_MAX}")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MessageError(f"not JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise MessageError("record is not a JSON object")
+    return body
+
+
+def _field(body: dict[str, Any], name: str, kind: type[T]) -> T:
+    value = body.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise MessageError(f"field {name!r} must be {kind.__name__}")
+    return value
