@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 import typer
 
+from orion.adapters import postgres as pg
 from orion.config import ConfigError, Settings, get_settings
+from orion.db import migrate
 from orion.infra import manager
 from orion.infra.process import ServiceError
 
@@ -16,6 +19,8 @@ app = typer.Typer(
 )
 infra_app = typer.Typer(no_args_is_help=True, help="Kafka, PostgreSQL, Redis, Prometheus.")
 app.add_typer(infra_app, name="infra")
+db_app = typer.Typer(no_args_is_help=True, help="The ledger schema in PostgreSQL.")
+app.add_typer(db_app, name="db")
 
 T = TypeVar("T")
 EXIT_FAILED = 1
@@ -88,6 +93,20 @@ def infra_logs(
     _echo(svc.managed.log_tail(lines))
 
 
+def _migrate(settings: Settings) -> None:
+    applied = pg.migrate(settings.postgres_dsn, migrate.available())
+    for migration in applied:
+        _echo(f"applied migration {migration.version:04d} {migration.name}")
+    if not applied:
+        _echo("schema up to date: nothing to apply")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply schema migrations not yet applied (a second run is a no-op)."""
+    _run(_migrate)
+
+
 @app.command("up")
 def up() -> None:
     """Start Orion on this machine (infrastructure for now)."""
@@ -101,7 +120,14 @@ def down() -> None:
 
 
 def main() -> None:
-    app(prog_name="orion")
+    """Entry point: an unexpected error is one line unless ORION_DEBUG asks for the traceback."""
+    try:
+        app(prog_name="orion", standalone_mode=True)
+    except Exception as err:  # the last line of defence: one line, or re-raised in debug
+        if os.environ.get("ORION_DEBUG"):
+            raise
+        typer.echo(f"orion: {type(err).__name__}: {err}".splitlines()[0], err=True)
+        raise SystemExit(EXIT_FAILED) from None
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Port = Annotated[int, Field(ge=1, le=65_535)]
 TimeoutS = Annotated[float, Field(gt=0, le=600)]
@@ -49,13 +49,29 @@ class Settings(BaseSettings):
 
     prometheus_port: Port = 9090
     api_port: Port = 8000
+    # Bearer keys for the API (comma-separated). Empty: no auth, and the API stays on loopback.
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Currency of the seed-compatible POST /transactions/ (the seed's 40817810… are RUB).
+    seed_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "RUB"
+
+    # Ray: its GCS must not take Redis's 6379, so it gets its own port.
+    ray_gcs_port: Port = 6380
     ray_dashboard_port: Port = 8265
+    ray_namespace: str = "orion"
+    shard_count: Annotated[int, Field(ge=1, le=64)] = 4
     # Ray writes its Prometheus service-discovery file here (session_latest is a symlink).
     ray_temp_dir: Path = Path("/tmp/ray")
 
     # Bounded waits for a service to become ready after it is started, and to stop.
     ready_timeout_s: TimeoutS = 60.0
     stop_timeout_s: TimeoutS = 30.0
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
 
     @property
     def kafka_bootstrap(self) -> str:

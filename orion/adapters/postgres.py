@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import psycopg
 from psycopg import sql
+
+from orion.db.migrate import Migration
 
 CONNECT_TIMEOUT_S = 5  # a local server answers at once; longer means it is not up
 
@@ -37,3 +41,32 @@ def ensure_role_and_database(admin_dsn: str, user: str, password: str, database:
                     sql.Identifier(database), sql.Identifier(user)
                 )
             )
+
+
+MIGRATION_LOCK_KEY = 0x6F72696F6E  # "orion": the advisory lock serialising migrations
+
+
+def migrate(dsn: str, migrations: Sequence[Migration]) -> list[Migration]:
+    """Apply the migrations not yet recorded; return those applied (empty: a no-op)."""
+    applied: list[Migration] = []
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY,"
+                " name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            for migration in migrations:
+                if migration.version in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(migration.sql.encode())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (migration.version, migration.name),
+                    )
+                applied.append(migration)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+    return applied
