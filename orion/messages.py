@@ -10,6 +10,7 @@ records to the DLQ instead of crashing on them).
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,6 +29,27 @@ class AcceptedTransfer:
     transfer: Transfer
     accepted_at_ms: int
     metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTransfer:
+    """An accepted transfer as the orchestrator holds it: with its Kafka coordinates."""
+
+    accepted: AcceptedTransfer
+    partition: int
+    offset: int
+
+    @property
+    def id(self) -> str:
+        return self.accepted.transfer.id
+
+    @property
+    def debit_account_id(self) -> str:
+        return self.accepted.transfer.debit_account_id
+
+    @property
+    def credit_account_id(self) -> str:
+        return self.accepted.transfer.credit_account_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +82,13 @@ def encode_transfer(accepted: AcceptedTransfer) -> bytes:
 
 def decode_transfer(raw: bytes) -> AcceptedTransfer:
     body = _load(raw)
+    transfer_id = _field(body, "id", str)
+    try:
+        uuid.UUID(transfer_id)
+    except ValueError:
+        raise MessageError("field 'id' must be a UUID") from None
     transfer = Transfer(
-        id=_field(body, "id", str),
+        id=transfer_id,
         debit_account_id=_field(body, "debit", str),
         credit_account_id=_field(body, "credit", str),
         amount=_field(body, "amount", int),

@@ -6,11 +6,14 @@ auto-created) and the producer/consumer construction with Orion's durability set
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from kafka import KafkaAdminClient
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from orion.orchestration.ports import DeadLetter, SourceRecord
 
 ADMIN_TIMEOUT_MS = 10_000  # an admin call on a healthy local broker takes milliseconds
 
@@ -64,3 +67,135 @@ def ensure_topics(bootstrap: str, wanted: Mapping[str, int]) -> list[str]:
         for name, count in wanted.items()
         if name in existing and existing[name] != count
     ]
+
+
+PRODUCE_TIMEOUT_S = 30.0  # acks=all from a local broker takes ms; past this the broker is down
+
+
+class RecordProducer:
+    """A durable producer (acks=all, idempotent) that sends a batch and waits for every ack."""
+
+    def __init__(self, bootstrap: str, client_id: str) -> None:
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            compression_type=None,
+        )
+
+    def send_all(
+        self,
+        topic: str,
+        records: Sequence[tuple[bytes | None, bytes]]
+        | Sequence[tuple[bytes | None, bytes, list[tuple[str, bytes]]]],
+    ) -> None:
+        """Send every (key, value[, headers]); return only when the broker acked all of them."""
+        futures = [
+            self._producer.send(topic, key=r[0], value=r[1], headers=r[2] if len(r) > 2 else None)
+            for r in records
+        ]
+        self._producer.flush(timeout=PRODUCE_TIMEOUT_S)
+        for future in futures:
+            future.get(timeout=PRODUCE_TIMEOUT_S)
+
+    def close(self) -> None:
+        self._producer.close(timeout=PRODUCE_TIMEOUT_S)
+
+
+SESSION_TIMEOUT_MS = 10_000  # a crashed orchestrator's partitions move on within ~10 s
+HEARTBEAT_INTERVAL_MS = 2_000  # at most a third of the session timeout, as Kafka advises
+MAX_POLL_INTERVAL_MS = 120_000  # the engine polls every few ms; this only catches a hang
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(
+        self, assigned: Callable[[set[int]], None], revoked: Callable[[set[int]], None]
+    ) -> None:
+        self._assigned, self._revoked = assigned, revoked
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self._revoked({tp.partition for tp in revoked})
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._assigned({tp.partition for tp in assigned})
+
+
+class KafkaTransferSource:
+    """The orchestrator's consumer of accepted transfers (group, no auto-commit) and DLQ."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        dlq_topic: str,
+        on_assigned: Callable[[set[int]], None],
+        on_revoked: Callable[[set[int]], None],
+    ) -> None:
+        self._topic, self._dlq_topic = topic, dlq_topic
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            client_id=f"{group}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
+        )
+        self._consumer.subscribe([topic], listener=_Rebalance(on_assigned, on_revoked))
+        self._dlq = RecordProducer(bootstrap, f"{group}-dlq")
+
+    def poll(self, max_records: int, timeout_ms: int) -> list[SourceRecord]:
+        batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max(1, max_records))
+        return [
+            SourceRecord(r.partition, r.offset, r.value)
+            for records in batches.values()
+            for r in records
+        ]
+
+    def commit(self, positions: Mapping[int, int]) -> None:
+        self._consumer.commit(
+            {
+                TopicPartition(self._topic, p): OffsetAndMetadata(pos, "", -1)
+                for p, pos in positions.items()
+            }
+        )
+
+    def pause(self) -> None:
+        self._consumer.pause(*self._consumer.assignment())
+
+    def resume(self) -> None:
+        self._consumer.resume(*self._consumer.paused())
+
+    def dead_letter(self, records: Sequence[DeadLetter]) -> None:
+        self._dlq.send_all(
+            self._dlq_topic,
+            [
+                (f"{d.partition}:{d.offset}".encode(), d.value, [("orion-error", d.error.encode())])
+                for d in records
+            ],
+        )
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+        self._dlq.close()
+
+
+def consumer_lag(bootstrap: str, topic: str, group: str) -> dict[int, int]:
+    """Per partition: the broker's end offset minus the group's committed offset (measured)."""
+    client = admin(bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        committed = client.list_consumer_group_offsets(group)
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(parts)
+        return {
+            tp.partition: ends[tp] - (committed[tp].offset if tp in committed else 0)
+            for tp in parts
+        }
+    finally:
+        consumer.close()
+        client.close()

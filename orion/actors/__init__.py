@@ -1,0 +1,1 @@
+"""Ray actors: thin shells that build adapters and call the core (shards, orchestrator)."""

@@ -1,0 +1,187 @@
+"""PostgreSQL ledger for shard actors: applies one batch in ONE transaction, claim first.
+
+Order inside the transaction (DESIGN "Shard apply"), so a batch delivered twice — Kafka
+redelivery, re-dispatch after a crash, two shards racing — can never apply twice:
+1. claim: insert the transfer rows ON CONFLICT (id) DO NOTHING RETURNING id; only returned
+   ids are new; the others' stored outcomes are read back to be re-published;
+2. lock the new transfers' accounts FOR UPDATE, in id order (no deadlocks between shards);
+3. decide in order with the pure `decide_batch`;
+4. write balances, entries (COPY) and final statuses set-based; commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import psycopg
+
+from orion.domain import AccountState, Decision, decide_batch
+from orion.domain.planner import BATCH_TRANSFERS_MAX
+from orion.messages import OutcomeRecord, QueuedTransfer
+
+CONNECT_TIMEOUT_S = 5  # a local server answers at once; longer means it is down
+# settle_seq = batch sequence * stride + position: one order across batches and inside one.
+SETTLE_SEQ_STRIDE = 10_000
+if BATCH_TRANSFERS_MAX >= SETTLE_SEQ_STRIDE:
+    raise RuntimeError("SETTLE_SEQ_STRIDE must exceed BATCH_TRANSFERS_MAX")
+
+CLAIM = """
+INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, currency, status,
+                       batch_id, shard, kafka_partition, kafka_offset, metadata, accepted_at)
+SELECT u.id, u.debit, u.credit, u.amount, u.currency, 'claimed', %s, %s, u.p, u.o, u.meta,
+       to_timestamp(u.acc / 1000.0)
+FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::int[],
+            %s::bigint[], %s::jsonb[], %s::bigint[])
+     AS u(id, debit, credit, amount, currency, p, o, meta, acc)
+ON CONFLICT (id) DO NOTHING
+RETURNING id::text
+"""
+STORED = """
+SELECT id::text, status, reason, debit_account_id, credit_account_id, amount, currency,
+       accepted_at, settled_at
+FROM transfers WHERE id = ANY(%s::uuid[]) AND status <> 'claimed'
+"""
+LOCK_ACCOUNTS = """
+SELECT id, currency, balance, overdraft_limit FROM accounts
+WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE
+"""
+SET_BALANCES = """
+UPDATE accounts a SET balance = v.balance, updated_at = %s
+FROM unnest(%s::text[], %s::bigint[]) AS v(id, balance) WHERE a.id = v.id
+"""
+SET_OUTCOMES = f"""
+UPDATE transfers t SET status = v.status, reason = v.reason, settled_at = %s,
+       settle_seq = %s * {SETTLE_SEQ_STRIDE} + v.pos
+FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[]) AS v(id, status, reason, pos)
+WHERE t.id = v.id
+"""
+
+
+def connect(dsn: str) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S)
+
+
+def apply_batch(
+    conn: psycopg.Connection[tuple[object, ...]],
+    batch: Sequence[QueuedTransfer],
+    batch_id: str,
+    shard: int,
+) -> list[OutcomeRecord]:
+    """Settle `batch` exactly once; returns the outcome of every transfer in it, in order."""
+    with conn.transaction():
+        new_ids = _claim(conn, batch, batch_id, shard)
+        fresh = [q for q in batch if q.id in new_ids]
+        settled_at = datetime.now(UTC)
+        outcomes = {o.transfer_id: o for o in _settle(conn, fresh, settled_at)}
+        repeats = [q.id for q in batch if q.id not in new_ids]
+        if repeats:
+            outcomes.update((o.transfer_id, o) for o in _stored(conn, repeats))
+    missing = [q.id for q in batch if q.id not in outcomes]
+    if missing:
+        raise RuntimeError(f"batch {batch_id}: no outcome for {missing[:3]} (claimed elsewhere?)")
+    return [outcomes[q.id] for q in batch]
+
+
+def _claim(
+    conn: psycopg.Connection[tuple[object, ...]],
+    batch: Sequence[QueuedTransfer],
+    batch_id: str,
+    shard: int,
+) -> set[str]:
+    cols: list[list[object]] = [[] for _ in range(9)]
+    for q in batch:
+        t, a = q.accepted.transfer, q.accepted
+        meta = json.dumps(a.metadata) if a.metadata is not None else None
+        row = (t.id, t.debit_account_id, t.credit_account_id, t.amount, t.currency)
+        for col, value in zip(
+            cols, (*row, q.partition, q.offset, meta, a.accepted_at_ms), strict=True
+        ):
+            col.append(value)
+    rows = conn.execute(CLAIM, (batch_id, shard, *cols)).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def _settle(
+    conn: psycopg.Connection[tuple[object, ...]],
+    fresh: Sequence[QueuedTransfer],
+    settled_at: datetime,
+) -> list[OutcomeRecord]:
+    if not fresh:
+        return []
+    ids = sorted({a for q in fresh for a in (q.debit_account_id, q.credit_account_id)})
+    accounts = {
+        str(r[0]): AccountState(str(r[0]), str(r[1]), int(r[2]), _opt_int(r[3]))  # type: ignore[call-overload]
+        for r in conn.execute(LOCK_ACCOUNTS, (ids,)).fetchall()
+    }
+    decision = decide_batch([q.accepted.transfer for q in fresh], accounts)
+    _write(conn, decision, settled_at)
+    ms = _ms(settled_at)
+    return [
+        OutcomeRecord(
+            transfer_id=q.id,
+            status=str(o.status),
+            reason=str(o.reason) if o.reason is not None else None,
+            debit_account_id=q.debit_account_id,
+            credit_account_id=q.credit_account_id,
+            amount=q.accepted.transfer.amount,
+            currency=q.accepted.transfer.currency,
+            accepted_at_ms=q.accepted.accepted_at_ms,
+            settled_at_ms=ms,
+        )
+        for q, o in zip(fresh, decision.outcomes, strict=True)
+    ]
+
+
+def _write(
+    conn: psycopg.Connection[tuple[object, ...]], decision: Decision, settled_at: datetime
+) -> None:
+    if decision.balances:
+        ids, balances = zip(*decision.balances.items(), strict=True)
+        conn.execute(SET_BALANCES, (settled_at, list(ids), list(balances)))
+    if decision.entries:
+        with conn.cursor().copy(
+            "COPY entries (transfer_id, account_id, delta, balance_after) FROM STDIN"
+        ) as copy:
+            for e in decision.entries:
+                copy.write_row((e.transfer_id, e.account_id, e.delta, e.balance_after))
+    row = conn.execute("SELECT nextval('transfer_settle_seq')").fetchone()
+    batch_seq = int(row[0]) if row else 0  # type: ignore[call-overload]
+    outs = decision.outcomes
+    conn.execute(
+        SET_OUTCOMES,
+        (
+            settled_at,
+            batch_seq,
+            [o.transfer_id for o in outs],
+            [str(o.status) for o in outs],
+            [str(o.reason) if o.reason is not None else None for o in outs],
+            list(range(len(outs))),
+        ),
+    )
+
+
+def _stored(conn: psycopg.Connection[tuple[object, ...]], ids: list[str]) -> list[OutcomeRecord]:
+    return [
+        OutcomeRecord(
+            transfer_id=str(r[0]),
+            status=str(r[1]),
+            reason=None if r[2] is None else str(r[2]),
+            debit_account_id=str(r[3]),
+            credit_account_id=str(r[4]),
+            amount=int(r[5]),  # type: ignore[call-overload]
+            currency=str(r[6]).strip(),
+            accepted_at_ms=_ms(r[7]),  # type: ignore[arg-type]
+            settled_at_ms=_ms(r[8]),  # type: ignore[arg-type]
+        )
+        for r in conn.execute(STORED, (ids,)).fetchall()
+    ]
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)

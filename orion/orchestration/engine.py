@@ -1,0 +1,247 @@
+"""The orchestrator's state machine: poll → pending queue → rounds → locks → shards → commit.
+
+One `tick()` does a bounded amount of each step, never blocking longer than the poll/wait
+timeouts, so the Kafka consumer is polled continuously (its heartbeat never starves).
+
+Guarantees:
+- per-account FIFO: rounds come from `plan_round`, and an account stays locked (in memory and
+  in Redis) from dispatch until its batch's outcomes are back;
+- a Kafka offset is committed only when it and every earlier offset of its partition is
+  settled (`OffsetTracker`), so a crash replays, never skips;
+- a failed or lost batch is dispatched again, same batch id, with bounded backoff; past
+  `DISPATCH_ATTEMPTS_MAX` the engine raises so the actor crashes and Ray restarts it;
+- every queue is bounded; when the pending queue is full the source is paused (backpressure).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from orion.domain import OffsetTracker, PendingQueue, plan_round
+from orion.messages import MessageError, QueuedTransfer, decode_transfer
+from orion.orchestration.ports import (
+    AccountLocks,
+    Clock,
+    Completion,
+    DeadLetter,
+    ShardPool,
+    SourceRecord,
+    TransferSource,
+)
+
+POLL_RECORDS_MAX = 5_000  # one poll's worth: a few rounds, decoded in ~10 ms
+POLL_IDLE_MS = 50  # block this long in poll only when there is nothing else to do
+COMPLETION_WAIT_S = 0.002  # wait for shard results when batches are in flight
+INFLIGHT_PER_SHARD_MAX = 2  # one applying, one queued: the shard never idles between batches
+LOCK_LEASE_MS = 15_000  # outlives any healthy batch; a dead orchestrator's locks expire by then
+LOCK_RENEW_S = LOCK_LEASE_MS / 3000  # renew three times per lease
+FOREIGN_LOCK_RETRY_S = 0.2  # an account leased by another owner is retried after this
+DISPATCH_ATTEMPTS_MAX = 30  # ~1 min of backoff covers a shard restart; beyond, crash
+DISPATCH_BACKOFF_MAX_S = 2.0
+
+
+class EngineError(RuntimeError):
+    """An infrastructure failure that retrying here cannot fix: crash and let Ray restart."""
+
+
+@dataclass
+class InFlight:
+    shard: int
+    batch: tuple[QueuedTransfer, ...]
+    accounts: frozenset[str]
+    attempts: int = 1
+    retry_at: float | None = None
+
+
+@dataclass
+class Stats:
+    polled: int = 0
+    settled: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    redispatched: int = 0
+    lock_conflicts: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+
+
+class Engine:
+    def __init__(
+        self, source: TransferSource, locks: AccountLocks, shards: ShardPool, clock: Clock
+    ) -> None:
+        self._source, self._locks, self._shards, self._clock = source, locks, shards, clock
+        self.queue: PendingQueue[QueuedTransfer] = PendingQueue()
+        self._offsets = OffsetTracker()
+        self._assigned: set[int] = set()
+        self._duplicates: defaultdict[str, list[tuple[int, int]]] = defaultdict(list)
+        self.inflight: dict[str, InFlight] = {}
+        self._inflight_ids: set[str] = set()
+        self._locked: Counter[str] = Counter()
+        self._foreign: dict[str, float] = {}
+        self._paused = False
+        self._draining = False
+        self._renewed_at = clock()
+        self.stats = Stats()
+
+    # -- the tick ------------------------------------------------------------------------
+    def tick(self) -> None:
+        self._collect()
+        self._retry_due()
+        self._commit()
+        self._renew_due()
+        if not self._draining:
+            self._poll()
+            self._dispatch_round()
+
+    def drain(self) -> None:
+        """Stop taking new records; ticks keep finishing in-flight batches and committing."""
+        self._draining = True
+        self._source.pause()
+
+    @property
+    def idle(self) -> bool:
+        return not self.inflight
+
+    # -- Kafka side ----------------------------------------------------------------------
+    def on_assigned(self, partitions: set[int]) -> None:
+        self._assigned |= partitions
+
+    def on_revoked(self, partitions: set[int]) -> None:
+        """Commit what is settled, then forget the revoked partitions' unsettled records."""
+        self._commit()
+        gone = {q.id for q in self.queue if q.partition in partitions}
+        self.queue.remove_taken(gone)
+        self._offsets.reset(partitions)
+        self._assigned -= partitions
+
+    def _poll(self) -> None:
+        free = self.queue.free_slots
+        self._set_paused(free <= 0)
+        busy = bool(self.inflight) or len(self.queue) > 0
+        records = self._source.poll(
+            min(max(free, 0), POLL_RECORDS_MAX), 0 if busy else POLL_IDLE_MS
+        )
+        dead: list[DeadLetter] = []
+        for record in records:
+            self._accept(record, dead)
+        if dead:
+            self._source.dead_letter(dead)
+            for letter in dead:
+                self._settle_offset(letter.partition, letter.offset)
+            self.stats.dead_lettered += len(dead)
+        self.stats.polled += len(records)
+
+    def _accept(self, record: SourceRecord, dead: list[DeadLetter]) -> None:
+        self._assigned.add(record.partition)
+        self._offsets.track(record.partition, record.offset)
+        try:
+            accepted = decode_transfer(record.value)
+        except MessageError as err:
+            dead.append(DeadLetter(record.partition, record.offset, record.value, str(err)))
+            return
+        queued = QueuedTransfer(accepted, record.partition, record.offset)
+        if queued.id in self.queue or queued.id in self._inflight_ids:
+            # Same id again (a client retry that reached Kafka twice): it settles with the first.
+            self._duplicates[queued.id].append((record.partition, record.offset))
+        else:
+            self.queue.push(queued)
+
+    def _set_paused(self, paused: bool) -> None:
+        if paused != self._paused:
+            (self._source.pause if paused else self._source.resume)()
+            self._paused = paused
+
+    def _commit(self) -> None:
+        positions = self._offsets.committable()
+        if positions:
+            self._source.commit(positions)
+            self._offsets.mark_committed(positions)
+
+    def _settle_offset(self, partition: int, offset: int) -> None:
+        if partition in self._assigned:
+            self._offsets.settle(partition, offset)
+
+    # -- rounds, locks, shards -------------------------------------------------------------
+    def _dispatch_round(self) -> None:
+        if len(self.queue) == 0:
+            return
+        per_shard = Counter(b.shard for b in self.inflight.values())
+        full = {
+            s for s in range(self._shards.shard_count) if per_shard[s] >= INFLIGHT_PER_SHARD_MAX
+        }
+        if len(full) == self._shards.shard_count:
+            return
+        now = self._clock()
+        self._foreign = {a: t for a, t in self._foreign.items() if t > now}
+        locked = set(self._locked) | set(self._foreign)
+        round_ = plan_round(self.queue, locked, self._shards.shard_count, full)
+        if not round_.batches:
+            return
+        held = self._locks.acquire(round_.accounts)
+        if held:
+            self.stats.lock_conflicts += len(held)
+            self._foreign.update((a, now + FOREIGN_LOCK_RETRY_S) for a in held)
+            return
+        self.queue.remove_taken(round_.taken_ids)
+        for shard, batch in round_.batches.items():
+            self._start(shard, batch)
+
+    def _start(self, shard: int, batch: tuple[QueuedTransfer, ...]) -> None:
+        batch_id = str(uuid.uuid4())
+        accounts = frozenset(a for q in batch for a in (q.debit_account_id, q.credit_account_id))
+        self.inflight[batch_id] = InFlight(shard, batch, accounts)
+        self._inflight_ids.update(q.id for q in batch)
+        self._locked.update(accounts)
+        self.stats.batches += 1
+        self._shards.dispatch(shard, batch_id, batch)
+
+    def _collect(self) -> None:
+        wait = COMPLETION_WAIT_S if self.inflight else 0.0
+        for completion in self._shards.completed(wait):
+            flight = self.inflight.get(completion.batch_id)
+            if flight is None:
+                continue  # a late answer for a batch already finished by a re-dispatch
+            if completion.outcomes is None:
+                self._schedule_retry(completion, flight)
+            else:
+                self._finish(completion, flight)
+
+    def _finish(self, completion: Completion, flight: InFlight) -> None:
+        outcomes = completion.outcomes or ()
+        if [o.transfer_id for o in outcomes] != [q.id for q in flight.batch]:
+            raise EngineError(f"batch {completion.batch_id}: outcomes do not match the batch")
+        del self.inflight[completion.batch_id]
+        self._locks.release(flight.accounts)
+        self._locked.subtract(flight.accounts)
+        self._locked += Counter()  # drop zero counts
+        for queued, outcome in zip(flight.batch, outcomes, strict=True):
+            self._inflight_ids.discard(queued.id)
+            self._settle_offset(queued.partition, queued.offset)
+            for partition, offset in self._duplicates.pop(queued.id, ()):
+                self._settle_offset(partition, offset)
+            self.stats.by_status[outcome.reason or outcome.status] += 1
+        self.stats.settled += len(outcomes)
+
+    def _schedule_retry(self, completion: Completion, flight: InFlight) -> None:
+        if flight.attempts >= DISPATCH_ATTEMPTS_MAX:
+            raise EngineError(
+                f"batch {completion.batch_id} failed {flight.attempts} times: {completion.error}"
+            )
+        backoff = min(DISPATCH_BACKOFF_MAX_S, 0.05 * 2**flight.attempts)
+        flight.retry_at = self._clock() + backoff
+
+    def _retry_due(self) -> None:
+        now = self._clock()
+        for batch_id, flight in self.inflight.items():
+            if flight.retry_at is not None and flight.retry_at <= now:
+                flight.retry_at = None
+                flight.attempts += 1
+                self.stats.redispatched += 1
+                self._shards.dispatch(flight.shard, batch_id, flight.batch)
+
+    def _renew_due(self) -> None:
+        now = self._clock()
+        if self._locked and now - self._renewed_at >= LOCK_RENEW_S:
+            self._locks.renew(self._locked)
+            self._renewed_at = now

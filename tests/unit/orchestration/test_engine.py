@@ -1,0 +1,208 @@
+"""The orchestration engine with fakes and a fake clock: no Ray, Kafka or Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+
+import pytest
+
+from orion.domain import Transfer, decide_batch
+from orion.domain.model import AccountState
+from orion.messages import AcceptedTransfer, OutcomeRecord, QueuedTransfer, encode_transfer
+from orion.orchestration import engine as engine_module
+from orion.orchestration.engine import Engine, EngineError
+from orion.orchestration.ports import Completion, DeadLetter, SourceRecord
+
+
+class FakeSource:
+    def __init__(self) -> None:
+        self.records: list[SourceRecord] = []
+        self.committed: dict[int, int] = {}
+        self.paused = False
+        self.dead: list[DeadLetter] = []
+        self._next: dict[int, int] = {}
+
+    def add(self, value: bytes, partition: int = 0) -> None:
+        offset = self._next.get(partition, 0)
+        self._next[partition] = offset + 1
+        self.records.append(SourceRecord(partition, offset, value))
+
+    def poll(self, max_records: int, timeout_ms: int) -> list[SourceRecord]:
+        if self.paused:
+            return []
+        out, self.records = self.records[:max_records], self.records[max_records:]
+        return out
+
+    def commit(self, positions: Mapping[int, int]) -> None:
+        for p, pos in positions.items():
+            assert pos >= self.committed.get(p, 0), "commits never go backwards"
+            self.committed[p] = pos
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
+    def dead_letter(self, records: Sequence[DeadLetter]) -> None:
+        self.dead.extend(records)
+
+
+class FakeLocks:
+    def __init__(self) -> None:
+        self.held: set[str] = set()
+        self.foreign: set[str] = set()
+
+    def acquire(self, accounts: Iterable[str]) -> set[str]:
+        wanted = set(accounts)
+        if wanted & self.foreign:
+            return wanted & self.foreign
+        assert not wanted & self.held, "an account is never locked twice"
+        self.held |= wanted
+        return set()
+
+    def renew(self, accounts: Iterable[str]) -> int:
+        return len(set(accounts))
+
+    def release(self, accounts: Iterable[str]) -> int:
+        self.held -= set(accounts)
+        return 0
+
+
+class FakeShards:
+    """Settles dispatched batches against an in-memory ledger when the test says so."""
+
+    shard_count = 2
+
+    def __init__(self, balances: dict[str, int]) -> None:
+        self.balances = balances
+        self.dispatched: list[tuple[str, tuple[QueuedTransfer, ...]]] = []
+        self.fail_next = 0
+        self._ready: list[Completion] = []
+        self.applied: set[str] = set()
+
+    def dispatch(self, shard: int, batch_id: str, batch: Sequence[QueuedTransfer]) -> None:
+        self.dispatched.append((batch_id, tuple(batch)))
+        if self.fail_next:
+            self.fail_next -= 1
+            self._ready.append(Completion(batch_id, None, "shard died"))
+            return
+        states = {a: AccountState(a, "RUB", b, 0) for a, b in self.balances.items()}
+        fresh = [q.accepted.transfer for q in batch if q.id not in self.applied]
+        decision = decide_batch(fresh, states)
+        self.balances.update(decision.balances)
+        self.applied |= {t.id for t in fresh}
+        self._ready.append(Completion(batch_id, [_outcome(q) for q in batch]))
+
+    def completed(self, timeout_s: float) -> list[Completion]:
+        out, self._ready = self._ready, []
+        return out
+
+
+def _outcome(q: QueuedTransfer) -> OutcomeRecord:
+    t = q.accepted.transfer
+    return OutcomeRecord(q.id, "completed", None, t.debit_account_id, t.credit_account_id,
+                         t.amount, t.currency, 0, 0)  # fmt: skip
+
+
+def _transfer(debit: str, credit: str, amount: int = 1, tid: str | None = None) -> bytes:
+    t = Transfer(tid or str(uuid.uuid4()), debit, credit, amount, "RUB")
+    return encode_transfer(AcceptedTransfer(t, 0))
+
+
+def _engine(balances: dict[str, int]) -> tuple[Engine, FakeSource, FakeLocks, FakeShards]:
+    source, locks, shards = FakeSource(), FakeLocks(), FakeShards(balances)
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 0.01
+        return now[0]
+
+    return Engine(source, locks, shards, clock), source, locks, shards
+
+
+def _run(engine: Engine, ticks: int = 50) -> None:
+    for _ in range(ticks):
+        engine.tick()
+
+
+def test_settles_everything_and_commits_contiguous_offsets() -> None:
+    """All records settle, locks are released, and the commit reaches last offset + 1."""
+    engine, source, locks, shards = _engine({"a": 100, "b": 0, "c": 0})
+    for i in range(30):
+        source.add(_transfer("a", "bc"[i % 2]), partition=i % 3)
+    _run(engine)
+    assert engine.stats.settled == 30
+    assert source.committed == {0: 10, 1: 10, 2: 10}
+    assert locks.held == set()
+    assert shards.balances == {"a": 70, "b": 15, "c": 15}
+
+
+def test_failed_batch_is_redispatched_with_same_id_and_offsets_wait() -> None:
+    """A batch whose shard died is sent again with the same id; nothing commits before."""
+    engine, source, _, shards = _engine({"a": 10, "b": 0})
+    shards.fail_next = 1
+    source.add(_transfer("a", "b"))
+    engine.tick()
+    assert source.committed == {}
+    _run(engine, 100)
+    ids = [batch_id for batch_id, _ in shards.dispatched]
+    assert len(ids) == 2 and ids[0] == ids[1]
+    assert source.committed == {0: 1}
+    assert engine.stats.redispatched == 1
+
+
+def test_gives_up_after_bounded_attempts() -> None:
+    """A batch that never succeeds crashes the engine (Ray restarts the actor) — bounded."""
+    engine, source, _, shards = _engine({"a": 10, "b": 0})
+    shards.fail_next = 10**6
+    source.add(_transfer("a", "b"))
+    with pytest.raises(EngineError):
+        _run(engine, 100_000)
+    assert len(shards.dispatched) == engine_module.DISPATCH_ATTEMPTS_MAX
+
+
+def test_malformed_record_goes_to_dlq_and_does_not_block_commits() -> None:
+    """An undecodable record is dead-lettered and its offset settles with the others."""
+    engine, source, _, _ = _engine({"a": 10, "b": 0})
+    source.add(b"not json")
+    source.add(_transfer("a", "b"))
+    _run(engine)
+    assert [d.offset for d in source.dead] == [0]
+    assert source.committed == {0: 2}
+
+
+def test_duplicate_id_settles_once_and_both_offsets_commit() -> None:
+    """The same transfer id twice in the topic moves money once; both offsets commit."""
+    engine, source, _, shards = _engine({"a": 10, "b": 0})
+    tid = str(uuid.uuid4())
+    source.add(_transfer("a", "b", 5, tid))
+    source.add(_transfer("a", "b", 5, tid))
+    _run(engine)
+    assert shards.balances == {"a": 5, "b": 5}
+    assert source.committed == {0: 2}
+
+
+def test_foreign_lock_delays_but_does_not_lose() -> None:
+    """Accounts leased by another orchestrator wait; once free, the transfer settles."""
+    engine, source, locks, _ = _engine({"a": 10, "b": 0})
+    locks.foreign = {"a"}
+    source.add(_transfer("a", "b"))
+    _run(engine, 20)
+    assert engine.stats.settled == 0 and engine.stats.lock_conflicts > 0
+    locks.foreign = set()
+    _run(engine, 50)
+    assert engine.stats.settled == 1
+
+
+def test_backpressure_pauses_source_when_queue_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every shard full, the pending queue fills to its bound and polling pauses."""
+    engine, source, _, shards = _engine({"a": 10**6, "b": 0})
+    engine.queue = type(engine.queue)(capacity=5)
+    monkeypatch.setattr(shards, "completed", lambda timeout_s: [])  # shards never answer
+    for _ in range(40):
+        source.add(_transfer("a", "b"))
+    _run(engine, 20)
+    assert source.paused
+    assert len(engine.queue) <= 5
