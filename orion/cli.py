@@ -8,7 +8,9 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from orion import stack
 from orion.adapters import postgres as pg
+from orion.cli_ledger import register as register_ledger_commands
 from orion.config import ConfigError, Settings, get_settings
 from orion.db import migrate
 from orion.infra import manager
@@ -21,6 +23,7 @@ infra_app = typer.Typer(no_args_is_help=True, help="Kafka, PostgreSQL, Redis, Pr
 app.add_typer(infra_app, name="infra")
 db_app = typer.Typer(no_args_is_help=True, help="The ledger schema in PostgreSQL.")
 app.add_typer(db_app, name="db")
+register_ledger_commands(app)
 
 T = TypeVar("T")
 EXIT_FAILED = 1
@@ -107,16 +110,32 @@ def db_migrate() -> None:
     _run(_migrate)
 
 
+def _up(settings: Settings) -> None:
+    _require_prerequisites(settings)
+    stack.up(settings, _echo)
+
+
 @app.command("up")
 def up() -> None:
-    """Start Orion on this machine (infrastructure for now)."""
-    _run(_infra_up)
+    """Start everything: infra, schema, local Ray, shards, orchestrator and the API."""
+    _run(_up)
 
 
 @app.command("down")
-def down() -> None:
-    """Stop everything Orion started on this machine; data is kept."""
-    _run(lambda s: manager.down(s, _echo))
+def down(
+    purge: Annotated[bool, typer.Option(help="Also delete the services' data.")] = False,
+) -> None:
+    """Drain and stop everything Orion started on this machine; data is kept unless --purge."""
+    _run(lambda s: stack.down(s, _echo, purge=purge))
+
+
+@app.command("status")
+def status() -> None:
+    """Infrastructure health, then pending, in flight and consumer lag per partition."""
+    report = _run(manager.status)
+    for health in report:
+        _echo(health.line())
+    _run(lambda s: stack.app_status(s, _echo))
 
 
 def main() -> None:

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".orion")
     # The address every Orion-started server binds; loopback unless you know why not.
     host: str = "127.0.0.1"
+    # False when Kafka, PostgreSQL, Redis and Prometheus run elsewhere (docker compose):
+    # `orion up` then only checks they answer, and `orion down` leaves them alone.
+    manage_infra: bool = True
 
     kafka_port: Port = 9092
     kafka_controller_port: Port = 9093

@@ -10,6 +10,7 @@ caller (which retries with backoff); a broken connection is replaced on the next
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 
 from orion.adapters import kafka as kafka_adapter
@@ -46,3 +47,6 @@ class Shard:
 
     def ping(self) -> int:
         return self.shard_id
+
+    def pid(self) -> int:
+        return os.getpid()

@@ -189,7 +189,7 @@ def consumer_lag(bootstrap: str, topic: str, group: str) -> dict[int, int]:
     client = admin(bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
-        committed = client.list_consumer_group_offsets(group)
+        committed = client.list_group_offsets(group).get(group, {})
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         ends = consumer.end_offsets(parts)
         return {

@@ -53,7 +53,7 @@ FROM unnest(%s::text[], %s::bigint[]) AS v(id, balance) WHERE a.id = v.id
 """
 SET_OUTCOMES = f"""
 UPDATE transfers t SET status = v.status, reason = v.reason, settled_at = %s,
-       settle_seq = %s * {SETTLE_SEQ_STRIDE} + v.pos
+       settle_seq = %s::bigint * {SETTLE_SEQ_STRIDE} + v.pos
 FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[]) AS v(id, status, reason, pos)
 WHERE t.id = v.id
 """

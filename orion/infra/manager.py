@@ -71,6 +71,15 @@ def up(settings: Settings, echo: Echo) -> None:
     echo("started: " + ", ".join(started) if started else "already up: nothing to do")
 
 
+def check_external(settings: Settings) -> None:
+    """With infrastructure run elsewhere: every service must answer, and Orion's topics exist."""
+    for svc in services(settings):
+        if not isinstance(svc, PostgresServer) and not _safe_ready(svc):
+            raise ServiceError(f"{svc.name} does not answer on {svc.address}")
+        if isinstance(svc, KafkaBroker):
+            svc.after_ready()
+
+
 def _await_ready(svc: Service, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not _safe_ready(svc):

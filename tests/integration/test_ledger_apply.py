@@ -1,4 +1,9 @@
-"""The shard's one-transaction batch apply against the real PostgreSQL (claim first)."""
+"""The shard's one-transaction batch apply against the real PostgreSQL (claim first).
+
+These transfers never went through Kafka, yet carry Kafka coordinates (partition 0, offset 0)
+like every QueuedTransfer; they use their own currency (SEK, world account included) so the
+audit's per-account order check never compares them with real Kafka-sourced transfers.
+"""
 
 from __future__ import annotations
 
@@ -19,19 +24,19 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def accounts(settings: Settings, unique: str) -> Iterator[tuple[str, str]]:
-    """Two fresh RUB accounts: A with 100.00 funded from @world:RUB (entries included), B empty."""
-    a, b, world = f"a-{unique}", f"b-{unique}", world_account_id("RUB")
+    """Two fresh SEK accounts: A with 100.00 funded from @world:SEK (entries included), B empty."""
+    a, b, world = f"a-{unique}", f"b-{unique}", world_account_id("SEK")
     with psycopg.connect(settings.postgres_dsn, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO accounts (id, currency, overdraft_limit) VALUES (%s,'RUB',NULL)"
+            "INSERT INTO accounts (id, currency, overdraft_limit) VALUES (%s,'SEK',NULL)"
             " ON CONFLICT DO NOTHING",
             (world,),
         )
         conn.execute(
-            "INSERT INTO accounts (id, currency, overdraft_limit) VALUES (%s,'RUB',0)", (a,)
+            "INSERT INTO accounts (id, currency, overdraft_limit) VALUES (%s,'SEK',0)", (a,)
         )
         conn.execute(
-            "INSERT INTO accounts (id, currency, overdraft_limit) VALUES (%s,'RUB',0)", (b,)
+            "INSERT INTO accounts (id, currency, overdraft_limit) VALUES (%s,'SEK',0)", (b,)
         )
     with ledger.connect(settings.postgres_dsn) as conn:
         ledger.apply_batch(conn, [_q(world, a, 10_000)], str(uuid.uuid4()), 0)
@@ -39,7 +44,7 @@ def accounts(settings: Settings, unique: str) -> Iterator[tuple[str, str]]:
 
 
 def _q(debit: str, credit: str, amount: int, transfer_id: str | None = None) -> QueuedTransfer:
-    t = Transfer(transfer_id or str(uuid.uuid4()), debit, credit, amount, "RUB")
+    t = Transfer(transfer_id or str(uuid.uuid4()), debit, credit, amount, "SEK")
     return QueuedTransfer(AcceptedTransfer(t, 1_700_000_000_000), 0, 0)
 
 

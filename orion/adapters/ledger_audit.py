@@ -1,0 +1,255 @@
+"""The audit's reads: one SQL query per ledger invariant, and the acknowledged Kafka records.
+
+Guarantees:
+- Every function only reads, and runs on the caller's connection and transaction, so a test
+  can corrupt data inside its own transaction, audit it, and roll everything back.
+- Table names are unqualified: the audit reads whatever `accounts`, `transfers` and `entries`
+  the session's search_path resolves (temporary tables first), never a hard-coded schema.
+- Each check returns the total number of violating rows and at most `limit` examples, so a
+  badly broken ledger still gives a short answer in one round trip per check.
+- Kafka is only read: no consumer group is joined and no offset is ever committed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, LiteralString
+
+import psycopg
+from kafka import KafkaConsumer, TopicPartition
+from psycopg import IsolationLevel
+
+from orion.adapters.kafka import admin as kafka_admin
+from orion.adapters.postgres import CONNECT_TIMEOUT_S
+
+Connection = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """How many rows break a rule, and a bounded sample of them as readable lines."""
+
+    count: int
+    examples: tuple[str, ...]
+
+
+@contextmanager
+def snapshot(dsn: str) -> Iterator[Connection]:
+    """A read-only REPEATABLE READ transaction: every check sees the same instant."""
+    with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+        conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        conn.read_only = True
+        with conn.transaction():
+            yield conn
+
+
+def _findings(conn: Connection, query: LiteralString, limit: int) -> Findings:
+    """Run a query yielding (total count, detail) rows, ordered and limited to `limit`."""
+    rows = conn.execute(query, {"limit": limit}).fetchall()
+    return Findings(int(rows[0][0]) if rows else 0, tuple(str(row[1]) for row in rows))
+
+
+_UNBALANCED_CURRENCIES = """
+SELECT count(*) OVER (), format('currency %%s: balances sum to %%s', currency, total)
+FROM (SELECT currency, sum(balance) AS total FROM accounts GROUP BY currency) s
+WHERE total <> 0 ORDER BY currency LIMIT %(limit)s
+"""
+
+
+def balances_sum(conn: Connection, limit: int) -> tuple[Findings, int]:
+    """Currencies whose balances do not sum to zero, and the sum over all accounts."""
+    total = conn.execute("SELECT coalesce(sum(balance), 0) FROM accounts").fetchall()[0][0]
+    return _findings(conn, _UNBALANCED_CURRENCIES, limit), int(total)
+
+
+_ACCOUNT_MISMATCHES = """
+WITH sums AS (
+    SELECT account_id, sum(delta) AS total, max(id) AS last_id FROM entries GROUP BY account_id
+)
+SELECT count(*) OVER (), format('account %%s: %%s', a.id, concat_ws('; ',
+    CASE WHEN a.balance <> coalesce(s.total, 0)
+        THEN format('balance %%s but entries sum to %%s', a.balance, coalesce(s.total, 0)) END,
+    CASE WHEN e.balance_after <> a.balance
+        THEN format('balance %%s but latest entry %%s left %%s', a.balance, e.id, e.balance_after)
+    END,
+    CASE WHEN a.balance < -a.overdraft_limit
+        THEN format('balance %%s below overdraft limit %%s', a.balance, a.overdraft_limit) END))
+FROM accounts a
+LEFT JOIN sums s ON s.account_id = a.id
+LEFT JOIN entries e ON e.id = s.last_id
+WHERE a.balance <> coalesce(s.total, 0) OR e.balance_after <> a.balance
+   OR a.balance < -a.overdraft_limit
+ORDER BY a.id LIMIT %(limit)s
+"""
+
+
+def account_mismatches(conn: Connection, limit: int) -> Findings:
+    """Accounts whose balance is not their entries' sum, nor their latest balance_after, or
+    that are below their overdraft limit."""
+    return _findings(conn, _ACCOUNT_MISMATCHES, limit)
+
+
+_BAD_SETTLEMENTS = """
+WITH agg AS (
+    SELECT e.transfer_id, count(*) AS n, sum(e.delta) AS total,
+        count(*) FILTER (WHERE e.account_id = t.debit_account_id AND e.delta = -t.amount) AS d,
+        count(*) FILTER (WHERE e.account_id = t.credit_account_id AND e.delta = t.amount) AS c
+    FROM entries e JOIN transfers t ON t.id = e.transfer_id GROUP BY e.transfer_id
+)
+SELECT count(*) OVER (), format('transfer %%s (%%s): %%s', t.id, t.status, p.problem)
+FROM transfers t LEFT JOIN agg ON agg.transfer_id = t.id
+CROSS JOIN LATERAL (SELECT CASE
+    WHEN t.status = 'claimed' THEN 'claimed but never settled'
+    WHEN t.status = 'completed'
+        AND NOT (coalesce(agg.n, 0) = 2 AND agg.total = 0 AND agg.d = 1 AND agg.c = 1)
+        THEN format('%%s entries summing to %%s (%%s debit of -%%s, %%s credit of +%%s)',
+            coalesce(agg.n, 0), coalesce(agg.total, 0), coalesce(agg.d, 0), t.amount,
+            coalesce(agg.c, 0), t.amount)
+    WHEN t.status = 'rejected' AND agg.n IS NOT NULL THEN format('%%s entries', agg.n)
+    WHEN t.status = 'rejected' AND coalesce(t.reason, '') = '' THEN 'no reason'
+    WHEN t.status NOT IN ('completed', 'rejected') THEN 'unknown status'
+END AS problem) p
+WHERE p.problem IS NOT NULL ORDER BY t.id LIMIT %(limit)s
+"""
+
+
+def bad_settlements(conn: Connection, limit: int) -> Findings:
+    """Transfers left claimed, completed without exactly their two entries, or rejected
+    with entries or without a reason."""
+    return _findings(conn, _BAD_SETTLEMENTS, limit)
+
+
+_ORDER_BREAKS = """
+SELECT count(*) OVER (), CASE WHEN settle_seq IS NULL
+    THEN format('account %%s: transfer %%s (partition %%s offset %%s) has no settle_seq',
+        debit_account_id, id, kafka_partition, kafka_offset)
+    ELSE format('account %%s: transfer %%s (partition %%s offset %%s, settle_seq %%s) settled'
+        ' before earlier-accepted %%s (partition %%s offset %%s, settle_seq %%s)',
+        debit_account_id, id, kafka_partition, kafka_offset, settle_seq,
+        prev_id, prev_partition, prev_offset, prev_seq) END
+FROM (
+    SELECT id, debit_account_id, kafka_partition, kafka_offset, settle_seq,
+        lag(id) OVER w AS prev_id, lag(kafka_partition) OVER w AS prev_partition,
+        lag(kafka_offset) OVER w AS prev_offset, lag(settle_seq) OVER w AS prev_seq
+    FROM transfers WHERE kafka_partition IS NOT NULL AND kafka_offset IS NOT NULL
+    WINDOW w AS (PARTITION BY debit_account_id ORDER BY kafka_partition, kafka_offset, settle_seq)
+) o
+WHERE settle_seq IS NULL
+   OR (settle_seq <= prev_seq AND (kafka_partition, kafka_offset) <> (prev_partition, prev_offset))
+ORDER BY debit_account_id, kafka_partition, kafka_offset LIMIT %(limit)s
+"""
+
+
+def order_breaks(conn: Connection, limit: int) -> Findings:
+    """Per debit account, consecutive transfers (in Kafka order) whose settle_seq does not
+    increase, and Kafka-sourced transfers without a settle_seq. Two transfers claiming the
+    same coordinates (only test fixtures do) have no acceptance order, so are not compared."""
+    return _findings(conn, _ORDER_BREAKS, limit)
+
+
+def final_statuses(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
+    """Status of each of `ids` that has a transfers row (canonical lower-case UUID text)."""
+    rows = conn.execute(
+        "SELECT id::text, status FROM transfers WHERE id = ANY(%s::uuid[])", (list(ids),)
+    ).fetchall()
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
+# --- Kafka: what the orchestrator group has acknowledged as settled ---------------------
+
+KAFKA_POLL_MS = 500  # one poll's wait; short so the idle bound below is checked often
+KAFKA_POLL_RECORDS_MAX = 5_000  # records per poll: bounds memory between lookups
+KAFKA_IDLE_S = 30.0  # a local broker answers in ms; this long without a record means it is down
+
+
+class KafkaReadError(RuntimeError):
+    """The topic could not be read up to the committed offsets: #4 is not verified."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSnapshot:
+    """A group's committed offsets on a topic and the topic's offset range per partition."""
+
+    topic: str
+    group: str
+    committed: dict[int, int]
+    beginning: dict[int, int]
+    end: dict[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+def topic_snapshot(bootstrap: str, topic: str, group: str) -> TopicSnapshot:
+    """Committed offsets first, then the partitions' bounds (so end >= committed)."""
+    client = kafka_admin(bootstrap)
+    try:
+        offsets = client.list_group_offsets({group: None}).get(group, {})
+    finally:
+        client.close()
+    committed = {tp.partition: om.offset for tp, om in offsets.items() if tp.topic == topic}
+    committed = {p: offset for p, offset in committed.items() if offset >= 0}
+    if not committed:
+        return TopicSnapshot(topic, group, {}, {}, {})
+    consumer = _consumer(bootstrap)
+    try:
+        known = consumer.partitions_for_topic(topic) or ()  # None: the topic is gone
+        parts = [TopicPartition(topic, p) for p in sorted(known)]
+        beginning = {tp.partition: int(o) for tp, o in consumer.beginning_offsets(parts).items()}
+        end = {tp.partition: int(o) for tp, o in consumer.end_offsets(parts).items()}
+    finally:
+        consumer.close(autocommit=False)
+    return TopicSnapshot(topic, group, committed, beginning, end)
+
+
+def read_acknowledged(bootstrap: str, snap: TopicSnapshot) -> Iterator[Record]:
+    """Every record from each partition's beginning up to (excluding) its committed offset.
+
+    Reads with assign/seek and no group, so it never moves anyone's offsets. Raises
+    KafkaReadError when no record arrives for KAFKA_IDLE_S before the reads are done.
+    """
+    stops = {p: c for p, c in snap.committed.items() if c > snap.beginning.get(p, 0)}
+    if not stops:
+        return
+    consumer = _consumer(bootstrap)
+    try:
+        pending = {p: TopicPartition(snap.topic, p) for p in stops}
+        consumer.assign(list(pending.values()))
+        for p, tp in pending.items():
+            consumer.seek(tp, snap.beginning.get(p, 0))
+        idle_until = time.monotonic() + KAFKA_IDLE_S
+        while pending:
+            polled = consumer.poll(timeout_ms=KAFKA_POLL_MS, max_records=KAFKA_POLL_RECORDS_MAX)
+            for tp, records in polled.items():
+                yield from (
+                    Record(tp.partition, r.offset, r.value)
+                    for r in records
+                    if r.offset < stops[tp.partition]
+                )
+            if polled:
+                idle_until = time.monotonic() + KAFKA_IDLE_S
+            for p in [p for p, tp in pending.items() if consumer.position(tp) >= stops[p]]:
+                consumer.pause(pending.pop(p))
+            if pending and time.monotonic() > idle_until:
+                raise KafkaReadError(
+                    f"{snap.topic}: no record for {KAFKA_IDLE_S:.0f} s before the committed "
+                    f"offsets of partitions {sorted(pending)}"
+                )
+    finally:
+        consumer.close(autocommit=False)
+
+
+def _consumer(bootstrap: str) -> KafkaConsumer:
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id="orion-audit",
+        group_id=None,
+        enable_auto_commit=False,
+    )

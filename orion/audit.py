@@ -1,0 +1,229 @@
+"""`orion audit`: check the ledger's five invariants (DESIGN.md, "Money and data").
+
+Responsibilities: run one check per invariant against a PostgreSQL snapshot, and against the
+transfers topic for #4; collect exact counts and a few examples; render lines or JSON.
+
+Guarantees:
+- Read-only: nothing is written to PostgreSQL and no Kafka offset is ever committed.
+- The group's committed offsets are read BEFORE the database snapshot is taken. The
+  orchestrator commits an offset only after every transfer below it was settled, so each
+  transfer #4 looks for is already visible: a live system cannot cause a false alarm.
+- Bounded: at most EXAMPLES_PER_CHECK_MAX examples per check; ids are looked up in chunks
+  of LOOKUP_IDS_MAX, so memory does not grow with the topic.
+- Undecodable records count as "dlq", records past the committed offsets as "in flight";
+  neither is a violation. A topic that cannot be read to the committed offsets is one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from itertools import islice
+
+from orion.adapters import ledger_audit as db
+from orion.adapters.ledger_audit import Connection, KafkaReadError, Record, TopicSnapshot
+from orion.config import Settings
+from orion.domain import Status
+from orion.messages import MessageError, decode_transfer
+
+ORCHESTRATOR_GROUP = "orion-orchestrator"  # the group whose commits mean "settled"
+EXAMPLES_PER_CHECK_MAX = 10  # enough to start debugging; the count says how bad it is
+LOOKUP_IDS_MAX = 10_000  # ids per `= ANY(...)` lookup: one round trip, a small array
+FINAL_STATUSES = frozenset(str(status) for status in Status)  # completed, rejected
+TITLES = {
+    1: "balances sum to zero",
+    2: "account balances match their entries and overdraft limits",
+    3: "every transfer settled once, with its two entries or a reason",
+    4: "every acknowledged transfer reached one final outcome",
+    5: "transfers from one debit account settled in acceptance order",
+}
+Lookup = Callable[[Sequence[str]], Mapping[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    check: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One invariant: how many violations, a bounded sample of them, and context notes."""
+
+    number: int
+    count: int = 0
+    examples: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.count == 0
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.number]
+
+    def lines(self) -> list[str]:
+        head = f"ok  {self.number} {self.title}"
+        if not self.ok:
+            head = f"FAIL {self.number} {self.title}: {self.count} violation(s)"
+        more = self.count - len(self.examples)
+        tail = [f"... and {more} more"] if more > 0 else []
+        return [head] + [f"    {line}" for line in (*self.examples, *tail, *self.notes)]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def violations(self) -> tuple[Violation, ...]:
+        """The example violations of every failed check (bounded per check)."""
+        return tuple(Violation(c.number, e) for c in self.checks for e in c.examples)
+
+    def lines(self) -> list[str]:
+        failed = sum(not check.ok for check in self.checks)
+        verdict = "all invariants hold" if self.ok else f"{failed} check(s) failed"
+        return [line for check in self.checks for line in check.lines()] + [f"audit: {verdict}"]
+
+    def to_json(self) -> str:
+        checks = [
+            {"check": c.number, "title": c.title, "ok": c.ok, "violations": c.count}
+            | {"examples": list(c.examples), "notes": list(c.notes)}
+            for c in self.checks
+        ]
+        return json.dumps({"ok": self.ok, "checks": checks}, indent=2)
+
+
+def run_audit(
+    settings: Settings,
+    *,
+    group: str = ORCHESTRATOR_GROUP,
+    topic: str | None = None,
+    conn: Connection | None = None,
+) -> AuditReport:
+    """Audit everything; on `conn` (the caller's transaction) or on a fresh snapshot."""
+    bootstrap = settings.kafka_bootstrap
+    snap = db.topic_snapshot(bootstrap, topic or settings.topic_transfers, group)
+    if conn is not None:
+        return audit_ledger(conn, snap, db.read_acknowledged(bootstrap, snap))
+    with db.snapshot(settings.postgres_dsn) as own:
+        return audit_ledger(own, snap, db.read_acknowledged(bootstrap, snap))
+
+
+def audit_ledger(conn: Connection, snap: TopicSnapshot, records: Iterable[Record]) -> AuditReport:
+    """The five checks in order, on `conn`; `records` are `snap`'s acknowledged ones."""
+    lookup = partial(db.final_statuses, conn)
+    return AuditReport(
+        (
+            check_balances_sum(conn),
+            check_accounts(conn),
+            check_transfers(conn),
+            check_acknowledged(snap, records, lookup),
+            check_order(conn),
+        )
+    )
+
+
+def check_balances_sum(conn: Connection) -> CheckResult:
+    found, total = db.balances_sum(conn, EXAMPLES_PER_CHECK_MAX)
+    overall = (f"all currencies: balances sum to {total}",) if total else ()
+    return CheckResult(1, found.count + len(overall), found.examples + overall)
+
+
+def check_accounts(conn: Connection) -> CheckResult:
+    found = db.account_mismatches(conn, EXAMPLES_PER_CHECK_MAX)
+    return CheckResult(2, found.count, found.examples)
+
+
+def check_transfers(conn: Connection) -> CheckResult:
+    found = db.bad_settlements(conn, EXAMPLES_PER_CHECK_MAX)
+    return CheckResult(3, found.count, found.examples)
+
+
+def check_order(conn: Connection) -> CheckResult:
+    found = db.order_breaks(conn, EXAMPLES_PER_CHECK_MAX)
+    return CheckResult(5, found.count, found.examples)
+
+
+def check_acknowledged(
+    snap: TopicSnapshot, records: Iterable[Record], lookup: Lookup
+) -> CheckResult:
+    """Each record below the committed offsets must have a transfers row, final status."""
+    if not snap.committed:
+        return CheckResult(
+            4, notes=(f"group {snap.group} has no committed offsets on {snap.topic}: not checked",)
+        )
+    count, examples, read, dlq, failure = 0, list[str](), 0, 0, list[str]()
+    for chunk in _chunks(_until_failure(records, failure), LOOKUP_IDS_MAX):
+        read += len(chunk)
+        by_id = _decoded(chunk)
+        dlq += len(chunk) - sum(len(found) for found in by_id.values())
+        statuses = lookup(list(by_id))
+        for transfer_id, found in by_id.items():
+            status = statuses.get(transfer_id)
+            if status in FINAL_STATUSES:
+                continue
+            count += len(found)
+            state = "no transfers row" if status is None else f"status {status}"
+            room = max(0, EXAMPLES_PER_CHECK_MAX - len(examples))
+            examples += [f"transfer {transfer_id} ({_at(r)}): {state}" for r in found[:room]]
+    count, examples = count + len(failure), failure + examples
+    return CheckResult(4, count, tuple(examples[:EXAMPLES_PER_CHECK_MAX]), _notes(snap, read, dlq))
+
+
+def in_flight(snap: TopicSnapshot) -> int:
+    """Records at or past each partition's committed offset (all of an uncommitted one)."""
+    total = 0
+    for partition, end in snap.end.items():
+        start = snap.beginning.get(partition, 0)
+        total += max(0, end - max(start, snap.committed.get(partition, start)))
+    return total
+
+
+def _notes(snap: TopicSnapshot, read: int, dlq: int) -> tuple[str, ...]:
+    trimmed = {p: b for p, b in sorted(snap.beginning.items()) if b > 0}
+    retention = (f"records deleted by retention, not checked: {trimmed}",) if trimmed else ()
+    return (
+        f"read {read} records below group {snap.group}'s committed offsets on {snap.topic}",
+        f"dlq (undecodable): {dlq}",
+        f"in flight: {in_flight(snap)}",
+        *retention,
+    )
+
+
+def _decoded(chunk: Sequence[Record]) -> dict[str, list[Record]]:
+    """Canonical transfer id -> its records (a client may resend an id); undecodable dropped."""
+    by_id: dict[str, list[Record]] = {}
+    for record in chunk:
+        try:
+            transfer_id = decode_transfer(record.value or b"").transfer.id
+        except MessageError:
+            continue
+        by_id.setdefault(str(uuid.UUID(transfer_id)), []).append(record)
+    return by_id
+
+
+def _until_failure(records: Iterable[Record], failure: list[str]) -> Iterator[Record]:
+    """The records until the topic stops short; the reason lands in `failure`."""
+    try:
+        yield from records
+    except KafkaReadError as err:
+        failure.append(str(err))
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    it = iter(records)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _at(record: Record) -> str:
+    return f"partition {record.partition} offset {record.offset}"

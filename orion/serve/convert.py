@@ -1,0 +1,158 @@
+"""From validated request bodies to domain values, and from stored rows to response bodies.
+
+Everything here is pure. Input conversion finishes validation (amount against its currency,
+debit != credit) and raises AmountError / FieldError naming the field, before anything is
+written anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from orion.domain.model import Transfer, world_account_id
+from orion.domain.money import AmountError, format_amount, parse_amount
+from orion.messages import OutcomeRecord
+from orion.seeding import opening_transfer_id
+from orion.serve.errors import FieldError
+from orion.serve.idempotency import Candidate, StoredValue, candidate
+from orion.serve.ports import AccountRow, EntryRow, TransferRow
+from orion.serve.schemas import AccountOut, EntryOut, SeedTransactionIn, TransferIn, TransferView
+
+_ZERO_TEXT = re.compile(r"-?0+(?:\.0+)?(?:[eE][+-]?[0-9]+)?")
+BIGINT_MAX = 2**63 - 1  # entries.id is a bigserial
+_CURSOR_TEXT = re.compile(r"e[0-9]{1,19}")  # "e" + a bigserial entries.id
+
+
+def transfer_candidate(body: TransferIn) -> Candidate:
+    if body.debit_account_id == body.credit_account_id:
+        raise FieldError("credit_account_id", "must differ from debit_account_id")
+    amount = parse_amount(body.amount, body.currency)
+    transfer_id = str(body.id or uuid.uuid4())
+    transfer = Transfer(
+        transfer_id, body.debit_account_id, body.credit_account_id, amount, body.currency
+    )
+    return candidate(transfer, body.metadata)
+
+
+def seed_candidate(body: SeedTransactionIn, currency: str) -> Candidate:
+    if body.sender_account == body.receiver_account:
+        raise FieldError("receiver_account", "must differ from sender_account")
+    amount = parse_amount(body.amount, currency)
+    transfer_id = str(body.transaction_id or uuid.uuid4())
+    transfer = Transfer(transfer_id, body.sender_account, body.receiver_account, amount, currency)
+    return candidate(transfer, None)
+
+
+def opening_candidate(account_id: str, currency: str, amount: int) -> Candidate:
+    # The same id `orion accounts seed` uses: an account is funded at opening at most once,
+    # whether the API or the seeder (or a retry of either) opened it.
+    transfer_id = str(opening_transfer_id(account_id))
+    world = world_account_id(currency)
+    return candidate(Transfer(transfer_id, world, account_id, amount, currency), None)
+
+
+def minor_or_zero(value: str | int | Decimal, currency: str, field: str) -> int:
+    """Like parse_amount, but zero is allowed (an overdraft limit, an empty opening)."""
+    if isinstance(value, str) and _ZERO_TEXT.fullmatch(value):
+        return 0
+    if isinstance(value, int | Decimal) and not isinstance(value, bool) and value == 0:
+        return 0
+    return parse_amount(value, currency, field)
+
+
+def account_out(row: AccountRow, opening_transfer_id: str | None = None) -> AccountOut:
+    limit = row.overdraft_limit
+    return AccountOut(
+        id=row.id,
+        currency=row.currency,
+        balance=format_amount(row.balance, row.currency),
+        overdraft_limit=None if limit is None else format_amount(limit, row.currency),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        opening_transfer_id=opening_transfer_id,
+    )
+
+
+def entry_out(row: EntryRow, currency: str) -> EntryOut:
+    return EntryOut(
+        transfer_id=row.transfer_id,
+        delta=format_amount(row.delta, currency),
+        balance_after=format_amount(row.balance_after, currency),
+        created_at=row.created_at,
+    )
+
+
+def view_of_row(row: TransferRow) -> TransferView:
+    return TransferView.model_validate(
+        {
+            "id": row.id,
+            "status": row.status,
+            "reason": row.reason,
+            "debit_account_id": row.debit_account_id,
+            "credit_account_id": row.credit_account_id,
+            "amount": format_amount(row.amount, row.currency),
+            "currency": row.currency,
+            "accepted_at": row.accepted_at,
+            "settled_at": row.settled_at,
+        }
+    )
+
+
+def view_of_outcome(outcome: OutcomeRecord) -> TransferView:
+    return TransferView.model_validate(
+        {
+            "id": outcome.transfer_id,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "debit_account_id": outcome.debit_account_id,
+            "credit_account_id": outcome.credit_account_id,
+            "amount": format_amount(outcome.amount, outcome.currency),
+            "currency": outcome.currency,
+            "accepted_at": _from_ms(outcome.accepted_at_ms),
+            "settled_at": _from_ms(outcome.settled_at_ms),
+        }
+    )
+
+
+def view_of_stored(transfer_id: str, stored: StoredValue) -> TransferView:
+    """An accepted, not yet settled transfer, from its idempotency record."""
+    body = stored.body or {}
+    try:
+        amount = format_amount(body["amount"], body["currency"])
+    except (KeyError, AmountError):
+        amount = None
+    return TransferView(
+        id=transfer_id,
+        status="accepted",
+        debit_account_id=body.get("debit"),
+        credit_account_id=body.get("credit"),
+        amount=amount,
+        currency=body.get("currency"),
+        accepted_at=None if stored.accepted_at_ms is None else _from_ms(stored.accepted_at_ms),
+    )
+
+
+def _from_ms(epoch_ms: int) -> datetime:
+    seconds, ms = divmod(epoch_ms, 1000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=ms * 1000)
+
+
+def encode_cursor(entry_id: int) -> str:
+    return base64.urlsafe_b64encode(f"e{entry_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    """The entry id a cursor stands for; FieldError for anything this API did not issue."""
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not _CURSOR_TEXT.fullmatch(text) or int(text[1:]) > BIGINT_MAX:
+            raise ValueError(text)
+        return int(text[1:])
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors too
+        raise FieldError("cursor", "not a cursor this API issued") from None

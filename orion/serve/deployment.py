@@ -1,0 +1,34 @@
+"""The Ray Serve deployment that hosts Orion's FastAPI app (`@serve.ingress`).
+
+One replica is right for two cores (more replicas compete for the same CPUs); it must accept
+at least as many concurrent requests as clients send, or Serve queues them and throughput
+collapses. The app's lifespan builds the Kafka, Redis and PostgreSQL clients in the replica.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import serve
+
+from orion.serve.app import create_app
+
+API_REPLICAS = 1
+API_ONGOING_REQUESTS_MAX = 1_000  # above the 200 concurrent clients of the seed's load test
+
+api = create_app()
+
+
+@serve.deployment(
+    name="orion-api",
+    num_replicas=API_REPLICAS,
+    max_ongoing_requests=API_ONGOING_REQUESTS_MAX,
+    ray_actor_options={"num_cpus": 0},
+)
+@serve.ingress(api)
+class OrionAPI:
+    """All routes come from the FastAPI app; the class only carries Serve's options."""
+
+
+def application() -> Any:
+    return OrionAPI.bind()  # type: ignore[attr-defined]

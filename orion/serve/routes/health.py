@@ -1,0 +1,48 @@
+"""/healthz (the process answers) and /readyz (Kafka, PostgreSQL and Redis answer, in time)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from orion.serve.dependencies import Deps
+from orion.serve.ports import DependencyUnavailableError
+from orion.serve.schemas import Health
+
+READY_TIMEOUT_S = 2.0  # each dependency answers a ping in ms; a probe must not hang
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+async def readyz(deps: Deps) -> JSONResponse:
+    checks: dict[str, Callable[[], Awaitable[None]]] = {
+        "kafka": deps.producer.ping,
+        "postgres": deps.ledger.ping,
+        "redis": deps.idempotency.ping,
+    }
+    results = await asyncio.gather(*(_probe(check) for check in checks.values()))
+    failed = {name: why for name, why in zip(checks, results, strict=True) if why}
+    if failed:
+        body = Health(status="unavailable: " + ", ".join(sorted(failed)), failed=failed)
+        return JSONResponse(body.model_dump(), status_code=503)
+    return JSONResponse(Health(status="ok").model_dump())
+
+
+async def _probe(check: Callable[[], Awaitable[None]]) -> str | None:
+    """None when the check answered in time, else why not."""
+    try:
+        await asyncio.wait_for(check(), READY_TIMEOUT_S)
+    except TimeoutError:
+        return f"no answer within {READY_TIMEOUT_S} s"
+    except DependencyUnavailableError as err:
+        return str(err)
+    return None

@@ -1,0 +1,123 @@
+"""POST /v1/transfers (+ /batch) and GET /v1/transfers/{id}: thin handlers over acceptance."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from orion.domain.money import AmountError
+from orion.serve import idempotency as idem
+from orion.serve.acceptance import Acceptor, Verdict
+from orion.serve.convert import transfer_candidate, view_of_row, view_of_stored
+from orion.serve.dependencies import Deps, WaitSeconds, accept_one, require_api_key, wait_for_final
+from orion.serve.errors import FieldError, problem_of
+from orion.serve.idempotency import Candidate
+from orion.serve.jsonbody import ExactJSONRoute
+from orion.serve.schemas import (
+    ERROR_RESPONSES,
+    BatchIn,
+    BatchItemAccepted,
+    BatchItemFailed,
+    BatchOut,
+    FieldProblem,
+    TransferAccepted,
+    TransferIn,
+    TransferView,
+)
+
+router = APIRouter(
+    prefix="/v1/transfers",
+    tags=["transfers"],
+    route_class=ExactJSONRoute,
+    dependencies=[Depends(require_api_key)],
+    responses=ERROR_RESPONSES,
+)
+TransferId = Annotated[UUID, Path(alias="id", description="the transfer's UUID")]
+_VERDICT_STATUS = {Verdict.CONFLICT: 409, Verdict.UNAVAILABLE: 503}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=TransferAccepted,
+    responses={200: {"model": TransferView, "description": "settled within ?wait"}},
+)
+async def post_transfer(body: TransferIn, deps: Deps, wait: WaitSeconds = None) -> Any:
+    """Accepted (202) only once the broker acknowledged the transfer (acks=all)."""
+    answer = await accept_one(deps, transfer_candidate(body))
+    if wait is not None:
+        final = await wait_for_final(deps, answer.transfer_id, wait)
+        if final is not None:
+            return JSONResponse(final.model_dump(mode="json"), status_code=200)
+    return TransferAccepted(id=answer.transfer_id)
+
+
+@router.post("/batch", response_model=BatchOut)
+async def post_batch(body: BatchIn, deps: Deps) -> BatchOut:
+    """Per-item results; all valid items are produced together, then their acks awaited."""
+    results: dict[int, BatchItemAccepted | BatchItemFailed] = {}
+    valid: list[tuple[int, Candidate]] = []
+    for index, raw in enumerate(body.transfers):
+        try:
+            valid.append((index, transfer_candidate(TransferIn.model_validate(raw))))
+        except (ValidationError, AmountError, FieldError) as err:
+            results[index] = BatchItemFailed(
+                index=index, id=_raw_id(raw), error=problem_of(err, "transfer"), http_status=422
+            )
+    answers = await Acceptor(deps.producer, deps.idempotency).accept([c for _, c in valid])
+    for (index, _), answer in zip(valid, answers, strict=True):
+        if answer.verdict is Verdict.ACCEPTED:
+            results[index] = BatchItemAccepted(index=index, id=answer.transfer_id)
+        else:
+            results[index] = BatchItemFailed(
+                index=index,
+                id=answer.transfer_id,
+                error=FieldProblem(
+                    field="id" if answer.verdict is Verdict.CONFLICT else None,
+                    message=answer.message,
+                ),
+                http_status=_VERDICT_STATUS[answer.verdict],
+            )
+    return BatchOut(results=[results[i] for i in range(len(body.transfers))])
+
+
+@router.get("/{id}", response_model=TransferView)
+async def get_transfer(transfer_id: TransferId, deps: Deps, wait: WaitSeconds = None) -> Any:
+    """Settled (completed / rejected) from the ledger, else accepted, else 404."""
+    key = str(transfer_id)
+    row = await deps.ledger.get_transfer(key)
+    if row is not None:
+        return view_of_row(row)
+    value = await deps.idempotency.get(key)
+    stored = _accepted(value)
+    if stored is None:
+        raise HTTPException(status_code=404, detail=f"no accepted transfer with id {key}")
+    if wait is not None:
+        final = await wait_for_final(deps, key, wait)
+        if final is not None:
+            return final
+    return view_of_stored(key, stored)
+
+
+def _accepted(value: str | None) -> idem.StoredValue | None:
+    if value is None:
+        return None
+    try:
+        stored = idem.decode(value)
+    except ValueError:
+        return None
+    return stored if stored.state == idem.ACCEPTED else None
+
+
+def _raw_id(raw: object) -> str | None:
+    """The item's id when it is a valid UUID, so a client can match errors to transfers."""
+    if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+        try:
+            return str(UUID(raw["id"]))
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,154 @@
+"""Request and response bodies of the HTTP API (what /docs shows).
+
+Requests refuse unknown fields (a typo must not silently drop data). Amounts in responses
+are decimal strings in major units with exactly the currency's decimals ("12.30").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orion.serve.fields import AccountId, AmountIn, Currency, Metadata, SeedAccount
+
+BATCH_REQUEST_TRANSFERS_MAX = 1000  # one produce batch; larger bodies cost seconds to validate
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TransferIn(Request):
+    id: UUID | None = Field(None, description="client-chosen id for safe retries; else uuid4")
+    debit_account_id: AccountId
+    credit_account_id: AccountId
+    amount: AmountIn
+    currency: Currency
+    metadata: Metadata | None = None
+
+
+class BatchIn(Request):
+    # Items are validated one by one so one bad item fails only itself.
+    transfers: Annotated[
+        list[Any],
+        Field(
+            min_length=1,
+            max_length=BATCH_REQUEST_TRANSFERS_MAX,
+            json_schema_extra={"items": {"$ref": "#/components/schemas/TransferIn"}},
+        ),
+    ]
+
+
+class AccountIn(Request):
+    id: AccountId
+    currency: Currency
+    overdraft_limit: AmountIn = Field("0", description="how far below zero it may go")
+    opening_balance: AmountIn | None = Field(
+        None, description="funded by a transfer from @world:<currency>; shows once settled"
+    )
+
+
+class SeedTransactionIn(Request):
+    """The original system's contract (amount in major units of settings.seed_currency)."""
+
+    sender_account: SeedAccount
+    receiver_account: SeedAccount
+    amount: AmountIn
+    transaction_id: UUID | None = None
+
+
+class TransferAccepted(BaseModel):
+    id: str
+    status: Literal["accepted"] = "accepted"
+
+
+class TransferView(BaseModel):
+    """A transfer's current state; the body fields are null only if it is unknown here."""
+
+    id: str
+    status: Literal["accepted", "completed", "rejected"]
+    reason: str | None = None
+    debit_account_id: str | None = None
+    credit_account_id: str | None = None
+    amount: str | None = None
+    currency: str | None = None
+    accepted_at: datetime | None = None
+    settled_at: datetime | None = None
+
+
+class AccountOut(BaseModel):
+    id: str
+    currency: str
+    balance: str
+    overdraft_limit: str | None = Field(description="null: unbounded (system accounts)")
+    created_at: datetime
+    updated_at: datetime
+    opening_transfer_id: str | None = None
+
+
+class EntryOut(BaseModel):
+    transfer_id: str
+    delta: str
+    balance_after: str
+    created_at: datetime
+
+
+class EntriesPage(BaseModel):
+    items: list[EntryOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for older entries")
+
+
+class FieldProblem(BaseModel):
+    field: str | None
+    message: str
+
+
+class Problems(BaseModel):
+    """422: what is wrong, field by field."""
+
+    detail: list[FieldProblem]
+
+
+class Detail(BaseModel):
+    """401 / 404 / 409 / 503: one sentence (409 names the id, 503 the failed dependency)."""
+
+    detail: str
+
+
+# The error answers every money route may give, as /docs shows them.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Detail, "description": "API keys are configured and none matched"},
+    422: {"model": Problems, "description": "bad input; nothing was written"},
+    503: {"model": Detail, "description": "a dependency did not answer; retry"},
+}
+
+
+class BatchItemAccepted(BaseModel):
+    index: int
+    id: str
+    status: Literal["accepted"] = "accepted"
+
+
+class BatchItemFailed(BaseModel):
+    index: int
+    id: str | None = None
+    status: Literal["error"] = "error"
+    error: FieldProblem
+    http_status: int
+
+
+class BatchOut(BaseModel):
+    results: list[BatchItemAccepted | BatchItemFailed]
+
+
+class SeedQueued(BaseModel):
+    status: Literal["queued"] = "queued"
+    transaction_id: str
+
+
+class Health(BaseModel):
+    status: str
+    failed: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,74 @@
+"""The Redis idempotency store's atomic operations, against the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from orion.adapters.api_redis import RedisIdempotencyStore
+from orion.config import Settings
+from orion.serve.idempotency import redis_key
+
+pytestmark = pytest.mark.integration
+TTL_MS = 60_000
+
+
+def test_claim_is_exclusive_and_returns_the_holder(settings: Settings) -> None:
+    """Of two claims of one id in one pipelined call, the first wins and the second learns
+    the winner's value; a fresh id in the same call is won."""
+
+    async def run() -> list[str | None]:
+        store = RedisIdempotencyStore(settings.redis_url)
+        try:
+            taken, fresh = str(uuid.uuid4()), str(uuid.uuid4())
+            return await store.claim(
+                [(taken, "h1:pending"), (taken, "h2:pending"), (fresh, "h3:pending")], TTL_MS
+            )
+        finally:
+            await store.aclose()
+
+    assert asyncio.run(run()) == [None, "h1:pending", None]
+
+
+def test_promote_and_release_only_touch_the_owned_value(settings: Settings) -> None:
+    """Compare-and-set and compare-and-delete change the key only if it still holds the
+    expected value, so a request never overwrites or frees someone else's claim."""
+
+    async def run() -> list[str | None]:
+        store = RedisIdempotencyStore(settings.redis_url)
+        key = str(uuid.uuid4())
+        seen: list[str | None] = []
+        try:
+            await store.claim([(key, "mine:pending")], TTL_MS)
+            await store.promote([(key, "theirs:pending", "theirs:accepted")], TTL_MS)
+            seen.append(await store.get(key))
+            await store.release([(key, "theirs:pending")])
+            seen.append(await store.get(key))
+            await store.promote([(key, "mine:pending", "mine:accepted:1:{}")], TTL_MS)
+            seen.append(await store.get(key))
+            await store.release([(key, "mine:accepted:1:{}")])
+            seen.append(await store.get(key))
+        finally:
+            await store.aclose()
+        return seen
+
+    assert asyncio.run(run()) == ["mine:pending", "mine:pending", "mine:accepted:1:{}", None]
+
+
+def test_a_script_redis_does_not_know_is_loaded_and_run(settings: Settings) -> None:
+    """EVALSHA of an unknown script (as after a Redis restart) loads it and retries once;
+    a never-seen script text stands in for a flushed one without flushing shared Redis."""
+
+    async def run() -> str | None:
+        store = RedisIdempotencyStore(settings.redis_url)
+        key = str(uuid.uuid4())
+        script = f"-- {uuid.uuid4()}\nreturn redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000)"
+        try:
+            await store._eval(script, [[redis_key(key), "loaded"]])
+            return await store.get(key)
+        finally:
+            await store.aclose()
+
+    assert asyncio.run(run()) == "loaded"

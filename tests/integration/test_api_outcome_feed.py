@@ -1,0 +1,47 @@
+"""The API's outcome feed against the real broker, on a private topic (never the shared one,
+whose outcomes the orchestrator acts on)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from kafka import KafkaProducer
+
+from orion.adapters.api_kafka import OutcomeFeed
+from orion.config import Settings
+from orion.messages import OutcomeRecord, encode_outcome
+from orion.serve.outcomes import OutcomeWaiters
+
+pytestmark = pytest.mark.integration
+READY_TIMEOUT_S = 15.0  # the feed's consumer joins a local broker in well under a second
+OUTCOME_TIMEOUT_S = 15.0
+
+
+def test_feed_resolves_a_waiter_and_skips_malformed_records(settings: Settings, topic: str) -> None:
+    """An outcome produced to the results topic resolves the request waiting on that id,
+    and a malformed record before it does not stop the feed's thread."""
+    waiters = OutcomeWaiters()
+    feed = OutcomeFeed(settings.kafka_bootstrap, topic, waiters)
+    feed.start()
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    transfer_id = str(uuid.uuid4())
+    record = OutcomeRecord(transfer_id, "completed", None, "a", "b", 1230, "RUB", 1, 2)
+
+    async def wait_for_it() -> OutcomeRecord:
+        future = waiters.register(transfer_id)
+        assert future is not None
+        producer.send(topic, key=b"x", value=b"not json").get(timeout=10)
+        producer.send(topic, key=transfer_id.encode(), value=encode_outcome(record)).get(timeout=10)
+        try:
+            return await asyncio.wait_for(future, OUTCOME_TIMEOUT_S)
+        finally:
+            waiters.unregister(transfer_id, future)
+
+    try:
+        assert feed.ready.wait(READY_TIMEOUT_S), "outcome feed never positioned itself"
+        assert asyncio.run(wait_for_it()) == record
+    finally:
+        producer.close()
+        feed.stop()

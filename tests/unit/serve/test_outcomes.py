@@ -1,0 +1,122 @@
+"""Outcome waiters: fed from another thread, bounded, and backed by one ledger read."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from datetime import datetime
+
+from fastapi.testclient import TestClient
+
+from orion.messages import OutcomeRecord
+from orion.serve.app import create_app
+from orion.serve.dependencies import wait_for_final
+from orion.serve.outcomes import OutcomeWaiters
+from orion.serve.ports import TransferRow
+from tests.unit.serve.fakes import NOW, FakeLedger, fake_deps
+
+
+def outcome(transfer_id: str, status: str = "completed") -> OutcomeRecord:
+    reason = "insufficient_funds" if status == "rejected" else None
+    return OutcomeRecord(transfer_id, status, reason, "alice", "bob", 1230, "RUB", 1_000, 2_000)
+
+
+def test_deliver_from_another_thread_resolves_the_waiter() -> None:
+    """The consumer thread's deliver() wakes the request on its own loop."""
+
+    async def run() -> OutcomeRecord:
+        waiters = OutcomeWaiters()
+        future = waiters.register("t1")
+        assert future is not None
+        threading.Thread(target=waiters.deliver, args=(outcome("t1"),)).start()
+        result = await asyncio.wait_for(future, 2)
+        waiters.unregister("t1", future)
+        assert waiters.count == 0
+        return result
+
+    assert asyncio.run(run()).status == "completed"
+
+
+def test_waiters_are_bounded() -> None:
+    """Past WAITERS_MAX, register() declines instead of growing without bound."""
+
+    async def run() -> list[bool]:
+        waiters = OutcomeWaiters(waiters_max=2)
+        return [waiters.register(f"t{i}") is not None for i in range(3)]
+
+    assert asyncio.run(run()) == [True, True, False]
+
+
+def test_wait_returns_the_outcome_delivered_meanwhile() -> None:
+    """A bounded wait answers with the outcome once the results topic delivers it."""
+
+    async def run() -> str | None:
+        deps = fake_deps()
+        transfer_id = str(uuid.uuid4())
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, deps.outcomes.deliver, outcome(transfer_id, "rejected"))
+        view = await wait_for_final(deps, transfer_id, 2.0)
+        return None if view is None else view.reason
+
+    assert asyncio.run(run()) == "insufficient_funds"
+
+
+def test_wait_reads_the_ledger_once_after_registering() -> None:
+    """An outcome that settled before the waiter registered is found in PostgreSQL."""
+
+    async def run() -> str | None:
+        deps = fake_deps()
+        transfer_id = str(uuid.uuid4())
+        assert isinstance(deps.ledger, FakeLedger)
+        deps.ledger.transfers[transfer_id] = settled_row(transfer_id)
+        view = await wait_for_final(deps, transfer_id, 5.0)
+        return None if view is None else view.status
+
+    assert asyncio.run(run()) == "completed"
+
+
+def test_wait_times_out_with_none() -> None:
+    """No outcome within the wait: None (the caller answers 'accepted'), waiter removed."""
+
+    async def run() -> tuple[object, int]:
+        deps = fake_deps()
+        view = await wait_for_final(deps, str(uuid.uuid4()), 0.05)
+        return view, deps.outcomes.count
+
+    assert asyncio.run(run()) == (None, 0)
+
+
+def test_post_with_wait_answers_200_with_the_final_outcome() -> None:
+    """POST ?wait= answers 200 with the settled transfer when it settles in time."""
+    deps = fake_deps()
+    transfer_id = str(uuid.uuid4())
+
+    def settle_once_waited_on() -> None:
+        deadline = time.monotonic() + 5
+        while deps.outcomes.count == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        deps.outcomes.deliver(outcome(transfer_id))
+
+    body = {
+        "id": transfer_id,
+        "debit_account_id": "alice",
+        "credit_account_id": "bob",
+        "amount": "12.30",
+        "currency": "RUB",
+    }
+    with TestClient(create_app(deps)) as client:
+        threading.Thread(target=settle_once_waited_on).start()
+        response = client.post("/v1/transfers?wait=5", json=body)
+        timed_out = client.post("/v1/transfers?wait=0.05", json={**body, "id": str(uuid.uuid4())})
+    assert response.status_code == 200
+    assert response.json()["status"] == "completed"
+    assert response.json()["amount"] == "12.30"
+    assert timed_out.status_code == 202
+    assert timed_out.json()["status"] == "accepted"
+
+
+def settled_row(transfer_id: str) -> TransferRow:
+    settled: datetime = NOW
+    return TransferRow(transfer_id, "completed", None, "alice", "bob", 1230, "RUB", NOW, settled)
