@@ -34,3 +34,13 @@ def topic(settings: Settings, unique: str) -> Iterator[str]:
     finally:
         admin.delete_topics([name])
         admin.close()
+
+
+@pytest.fixture
+def audited(settings: Settings) -> Iterator[None]:
+    """Run `orion audit` after a test that moved money: every invariant must still hold."""
+    yield
+    from orion.audit import run_audit
+
+    report = run_audit(settings)
+    assert report.ok, report.lines()

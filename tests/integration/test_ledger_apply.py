@@ -19,7 +19,7 @@ from orion.config import Settings
 from orion.domain import Transfer, world_account_id
 from orion.messages import AcceptedTransfer, QueuedTransfer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("audited")]
 
 
 @pytest.fixture
