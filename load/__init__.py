@@ -1,0 +1,1 @@
+"""Benchmarks: load generators for a running Orion (`orion up`); loopback only, bounded."""
