@@ -18,8 +18,8 @@ test: install lint
 	$(VENV)/bin/pytest
 
 lint: venv
-	$(VENV)/bin/ruff check orion tests
-	$(VENV)/bin/ruff format --check orion tests
+	$(VENV)/bin/ruff check orion tests load
+	$(VENV)/bin/ruff format --check orion tests load
 	$(VENV)/bin/mypy
 
 install: system-deps venv

@@ -51,8 +51,15 @@ def _bodies(first: int, accounts: int, count: int) -> list[dict[str, str]]:
     out = []
     for _ in range(count):
         debit, credit = rng.sample(range(first, first + accounts), 2)
-        out.append({"id": str(uuid.uuid4()), "debit_account_id": str(debit),
-                    "credit_account_id": str(credit), "amount": "1.00", "currency": "RUB"})  # fmt: skip
+        out.append(
+            {
+                "id": str(uuid.uuid4()),
+                "debit_account_id": str(debit),
+                "credit_account_id": str(credit),
+                "amount": "1.00",
+                "currency": "RUB",
+            }
+        )
     return out
 
 
