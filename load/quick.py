@@ -41,8 +41,19 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _seed(first: int, count: int) -> None:
-    cmd = [sys.executable, "-m", "orion.cli", "accounts", "seed", "--first", str(first),
-           "--count", str(count), "--balance", "1000000"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "orion.cli",
+        "accounts",
+        "seed",
+        "--first",
+        str(first),
+        "--count",
+        str(count),
+        "--balance",
+        "1000000",
+    ]
     subprocess.run(cmd, check=True, capture_output=True)
 
 
@@ -105,30 +116,40 @@ def run(mode: str, count: int, clients: int, batch_size: int, accounts: int) -> 
     _seed(first, accounts)
     bodies = _bodies(first, accounts, min(count, COUNT_MAX))
     if mode == "batch":
-        chunks: list[Any] = [{"transfers": bodies[i : i + batch_size]}
-                             for i in range(0, len(bodies), batch_size)]  # fmt: skip
+        chunks: list[Any] = [
+            {"transfers": bodies[i : i + batch_size]} for i in range(0, len(bodies), batch_size)
+        ]
         path = "/v1/transfers/batch"
     else:
         chunks, path = bodies, "/v1/transfers"
     start = time.time()
     latencies = asyncio.run(asyncio.wait_for(_send(base, chunks, path, clients), DURATION_S_MAX))
     sent_s = time.time() - start
-    rows = _settled(settings.postgres_dsn, [b["id"] for b in bodies],
-                    time.monotonic() + SETTLE_WAIT_S_MAX)  # fmt: skip
+    rows = _settled(
+        settings.postgres_dsn, [b["id"] for b in bodies], time.monotonic() + SETTLE_WAIT_S_MAX
+    )
     last_settled = max(s for _, s in rows)
     settle_lat = [s - a for a, s in rows]
     report = {
-        "mode": mode, "transfers": len(bodies), "requests": len(chunks), "clients": clients,
+        "mode": mode,
+        "transfers": len(bodies),
+        "requests": len(chunks),
+        "clients": clients,
         "accepted_per_s": round(len(bodies) / sent_s),
-        "settled": len(rows), "settled_per_s": round(len(rows) / (last_settled - start)),
+        "settled": len(rows),
+        "settled_per_s": round(len(rows) / (last_settled - start)),
         "backlog_drain_s": round(last_settled - (start + sent_s), 2),
-        "http_ms": {q: round(_pct(latencies, p) * 1000, 1)
-                    for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
-        "settle_ms": {q: round(_pct(settle_lat, p) * 1000, 1)
-                      for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
+        "http_ms": {
+            q: round(_pct(latencies, p) * 1000, 1)
+            for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+        },
+        "settle_ms": {
+            q: round(_pct(settle_lat, p) * 1000, 1)
+            for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+        },
         "settle_ms_mean": round(statistics.fmean(settle_lat) * 1000, 1),
         "audit_ok": run_audit(settings).ok,
-    }  # fmt: skip
+    }
     return report
 
 

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     ray_gcs_port: Port = 6380
     ray_dashboard_port: Port = 8265
     ray_namespace: str = "orion"
+    # Ray Serve's supported throughput mode: the ingress replica serves HTTP itself (direct
+    # ingress, on the API port), skipping the per-request Python proxy hop.
+    serve_throughput_optimized: bool = True
+    # Serve's own HTTP proxy still runs in that mode; it gets this port, clients use api_port.
+    serve_proxy_port: Port = 8001
     shard_count: Annotated[int, Field(ge=1, le=64)] = 4
     # Ray writes its Prometheus service-discovery file here (session_latest is a symlink).
     ray_temp_dir: Path = Path("/tmp/ray")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from orion.domain.model import Transfer
@@ -33,23 +33,24 @@ class AcceptedTransfer:
 
 @dataclass(frozen=True, slots=True)
 class QueuedTransfer:
-    """An accepted transfer as the orchestrator holds it: with its Kafka coordinates."""
+    """An accepted transfer as the orchestrator holds it: with its Kafka coordinates.
+
+    The routable ids are copied into plain fields because the planner reads them for every
+    queued transfer on every round (properties cost a call each).
+    """
 
     accepted: AcceptedTransfer
     partition: int
     offset: int
+    id: str = field(init=False)
+    debit_account_id: str = field(init=False)
+    credit_account_id: str = field(init=False)
 
-    @property
-    def id(self) -> str:
-        return self.accepted.transfer.id
-
-    @property
-    def debit_account_id(self) -> str:
-        return self.accepted.transfer.debit_account_id
-
-    @property
-    def credit_account_id(self) -> str:
-        return self.accepted.transfer.credit_account_id
+    def __post_init__(self) -> None:
+        t = self.accepted.transfer
+        object.__setattr__(self, "id", t.id)
+        object.__setattr__(self, "debit_account_id", t.debit_account_id)
+        object.__setattr__(self, "credit_account_id", t.credit_account_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ RAY_READY_TIMEOUT_S = 90.0  # the head starts GCS, raylet and dashboard: ~10-20 
 API_READY_TIMEOUT_S = 180.0  # Serve's controller, proxy and the first replica
 DRAIN_TIMEOUT_S = 60.0  # in-flight batches finish in well under a second each
 HTTP_TIMEOUT_S = 2.0
+PORT_FREE_TIMEOUT_S = 30.0  # a stopped Ray's workers release their sockets within seconds
 # Ray otherwise picks the machine's external address even with --node-ip-address=127.0.0.1
 # (it "resolves" loopback to a reachable IP); this switch, Ray's own single-node mode,
 # keeps the node address on loopback. Workers inherit it from the raylet.
@@ -44,9 +45,27 @@ def orion_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith("ORION_")}
 
 
-def use_local_ray() -> None:
-    """Make this process (a Ray driver) agree with the loopback-only head."""
-    os.environ.update(RAY_LOCAL_ENV)
+def ray_env(settings: Settings) -> dict[str, str]:
+    """Environment for the Ray head and every driver: loopback, and Serve's ingress mode."""
+    env = dict(RAY_LOCAL_ENV)
+    if settings.serve_throughput_optimized:
+        port = str(settings.api_port)
+        env |= {
+            "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+            # Its replica-to-replica gRPC server binds every interface; Orion has a single
+            # deployment and needs no inter-replica calls, so it stays off (loopback only).
+            "RAY_SERVE_USE_GRPC_BY_DEFAULT": "0",
+            # Direct ingress takes replica ports from [min, max); with one replica, the API
+            # port itself, so clients keep using 127.0.0.1:<api_port>.
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": port,
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(settings.api_port + 1),
+        }
+    return env
+
+
+def use_local_ray(settings: Settings) -> None:
+    """Make this process (a Ray driver) agree with the head's environment."""
+    os.environ.update(ray_env(settings))
 
 
 def _ray_argv(settings: Settings) -> list[str]:
@@ -62,7 +81,7 @@ def _ray_argv(settings: Settings) -> list[str]:
 def start_ray(settings: Settings, echo: Echo) -> None:
     head = ray_head(settings)
     if head.pid() is None:
-        env = dict(os.environ, **RAY_LOCAL_ENV)
+        env = dict(os.environ, **ray_env(settings))
         head.start(_ray_argv(settings), env=env)
         echo("started: ray head")
     deadline = time.monotonic() + RAY_READY_TIMEOUT_S
@@ -76,7 +95,7 @@ def start_ray(settings: Settings, echo: Echo) -> None:
 
 
 def up(settings: Settings, echo: Echo) -> None:
-    use_local_ray()
+    use_local_ray(settings)
     from orion.actors import runtime  # Ray is imported only when Orion is started
 
     if settings.manage_infra:
@@ -90,7 +109,14 @@ def up(settings: Settings, echo: Echo) -> None:
     try:
         runtime.start_actors(settings.shard_count)
         echo(f"actors: orchestrator + {settings.shard_count} shards")
-        runtime.deploy_api(settings.host, settings.api_port)
+        if _api_answers(settings):
+            # Already serving. Redeploying would start a second replica that cannot bind the
+            # API port while the first holds it; code upgrades go through `orion down`/`up`.
+            echo("api: already running")
+        else:
+            _await_port_free(settings.host, settings.api_port)
+            proxy_port = settings.serve_proxy_port if settings.serve_throughput_optimized else None
+            runtime.deploy_api(settings.host, proxy_port or settings.api_port)
     finally:
         runtime.disconnect()
     _await_api(settings)
@@ -102,18 +128,34 @@ def up(settings: Settings, echo: Echo) -> None:
         echo("note: no ORION_API_KEYS set: the API is unauthenticated and bound to loopback")
 
 
-def _await_api(settings: Settings) -> None:
+def _await_port_free(host: str, port: int) -> None:
+    """The API port must be free before a replica tries to bind it (a replica of a Ray that
+    was just stopped can hold it for a moment); Serve gives up on a busy port."""
+    deadline = time.monotonic() + PORT_FREE_TIMEOUT_S
+    while port_open(host, port):
+        if time.monotonic() > deadline:
+            raise ServiceError(f"port {host}:{port} is held by another process; free it first")
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _api_answers(settings: Settings) -> bool:
     url = f"http://{settings.host}:{settings.api_port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False  # not up (yet)
+
+
+def _await_api(settings: Settings) -> None:
     deadline = time.monotonic() + API_READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass  # not up yet
+    while not _api_answers(settings):
+        if time.monotonic() > deadline:
+            raise ServiceError(
+                f"API not ready on {settings.host}:{settings.api_port} "
+                f"within {API_READY_TIMEOUT_S:.0f} s"
+            )
         time.sleep(POLL_INTERVAL_S * 5)
-    raise ServiceError(f"API not ready at {url} within {API_READY_TIMEOUT_S:.0f} s")
 
 
 def down(settings: Settings, echo: Echo, *, purge: bool = False) -> None:
@@ -128,7 +170,7 @@ def down(settings: Settings, echo: Echo, *, purge: bool = False) -> None:
 
 
 def _stop_app(settings: Settings, echo: Echo) -> None:
-    use_local_ray()
+    use_local_ray(settings)
     from orion.actors import runtime
 
     runtime.connect(ray_address(settings), settings.ray_namespace, orion_env())
@@ -143,7 +185,7 @@ def _stop_app(settings: Settings, echo: Echo) -> None:
 
 def app_status(settings: Settings, echo: Echo) -> None:
     """Orchestrator counters and consumer lag per partition (end offset - committed)."""
-    use_local_ray()
+    use_local_ray(settings)
     from orion.actors import runtime
     from orion.actors.orchestrator import CONSUMER_GROUP
     from orion.adapters import kafka as kafka_adapter

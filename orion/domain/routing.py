@@ -10,10 +10,13 @@ same in every process, on every machine and on every Python version, because it 
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 SHARD_HASH_BYTES = 8  # 64 bits: modulo bias is ~1e-17 for any realistic shard count
+ROUTE_CACHE_ENTRIES_MAX = 1 << 18  # ~262k hot accounts, ~40 MB at most; planning is hot
 
 
+@lru_cache(maxsize=ROUTE_CACHE_ENTRIES_MAX)
 def shard_for(account_id: str, shard_count: int) -> int:
     """The shard, in 0..shard_count-1, that transfers debiting `account_id` go to."""
     if shard_count < 1:

@@ -27,7 +27,7 @@ CLIENTS = 10
 
 @pytest.fixture
 def ray_driver(settings: Settings, system: str) -> Iterator[Any]:
-    stack.use_local_ray()
+    stack.use_local_ray(settings)
     from orion.actors import runtime
 
     runtime.connect(stack.ray_address(settings), settings.ray_namespace, stack.orion_env())

@@ -27,12 +27,24 @@ def assert_round_invariants(
 ) -> None:
     """Raise AssertionError naming the first guarantee `plan` breaks."""
     owner: dict[str, int] = {}
+    taken_order = sorted(
+        ((pending.index(t), shard, t) for shard, b in plan.batches.items() for t in b),
+        key=lambda item: item[0],
+    )
+    claimed: dict[str, int] = {}
+    for _, shard, transfer in taken_order:
+        # Routed to shard_for(debit), unless an earlier taken transfer claimed one of its
+        # accounts for another shard: then it follows that claim.
+        follows = {claimed[a] for a in accounts_of(transfer) if a in claimed}
+        expected = follows or {shard_for(transfer.debit_account_id, shard_count)}
+        assert expected == {shard}, "misrouted"
+        for account in accounts_of(transfer):
+            claimed.setdefault(account, shard)
     for shard, batch in plan.batches.items():
         assert batch, "empty batches are left out"
         assert 0 <= shard < shard_count and shard not in full_shards, f"shard {shard} used"
         assert len(batch) <= batch_transfers_max, "batch too large"
         for transfer in batch:
-            assert shard_for(transfer.debit_account_id, shard_count) == shard, "misrouted"
             for account in accounts_of(transfer):
                 assert account not in locked, f"locked account {account} used"
                 assert owner.setdefault(account, shard) == shard, f"{account} in two shards"

@@ -49,19 +49,28 @@ def test_locked_account_blocks_later_transfers_on_both_accounts() -> None:
     assert plan.taken_ids == {"3"}
 
 
-def test_credit_claimed_by_another_shard_waits_and_blocks() -> None:
-    """A transfer whose credit account another shard claimed this round waits (it is not
-    rerouted) and blocks its debit account for later transfers."""
+def test_transfer_follows_the_shard_that_claimed_one_of_its_accounts() -> None:
+    """A transfer whose credit (or debit) account a shard already claimed this round joins
+    that shard instead of waiting, so rounds stay large under contention."""
     pending = [tr("1", A0, B1), tr("2", A1, B1), tr("3", A1, C1), tr("4", C1, A2)]
     plan = plan_round(pending, set(), SHARDS)
-    assert ids(plan, 0) == ["1"]
-    assert plan.taken_ids == {"1"}
+    assert ids(plan, 0) == ["1", "2", "3", "4"]
 
 
-def test_debit_claimed_as_credit_by_another_shard_waits() -> None:
-    """An account credited on shard 0 this round cannot be debited on shard 1."""
+def test_accounts_claimed_by_two_shards_wait_and_block() -> None:
+    """When a transfer's accounts belong to two different shards this round it waits, and
+    blocks both accounts for later transfers (per-account FIFO)."""
+    pending = [tr("1", A0, B0), tr("2", A1, C1), tr("3", A0, A1), tr("4", A1, C1)]
+    plan = plan_round(pending, set(), SHARDS)
+    assert (ids(plan, 0), ids(plan, 1)) == (["1"], ["2"])
+    assert plan.taken_ids == {"1", "2"}
+
+
+def test_debit_claimed_as_credit_follows_that_shard() -> None:
+    """An account credited on shard 0 this round is debited on shard 0 too."""
     pending = [tr("1", A0, A1), tr("2", A1, B1)]
-    assert plan_round(pending, set(), SHARDS).taken_ids == {"1"}
+    plan = plan_round(pending, set(), SHARDS)
+    assert ids(plan, 0) == ["1", "2"]
 
 
 def test_full_shard_gets_nothing_and_its_transfers_block() -> None:
@@ -70,7 +79,7 @@ def test_full_shard_gets_nothing_and_its_transfers_block() -> None:
     plan = plan_round(pending, set(), SHARDS, full_shards={0})
     assert plan.batches == {}
     plan = plan_round(pending, set(), SHARDS, full_shards={2, 3})
-    assert plan.taken_ids == {"1"}
+    assert ids(plan, 0) == ["1", "2", "3"]
 
 
 def test_same_account_transfer_is_planned_like_any_other() -> None:
@@ -118,12 +127,12 @@ def test_pending_queue_is_bounded_fifo_unique_by_id() -> None:
 def test_queue_and_planner_work_together() -> None:
     """plan_round reads the queue directly; remove_taken drops exactly the round."""
     queue: PendingQueue[Transfer] = PendingQueue()
-    for transfer in [tr("1", A0, B0), tr("2", A1, B0), tr("3", C1, A1), tr("4", A2, C0)]:
+    for transfer in [tr("1", A0, B0), tr("2", A2, C0), tr("3", A0, A2), tr("4", A2, B1)]:
         queue.push(transfer)
     plan = plan_round(queue, set(), SHARDS)
     queue.remove_taken(plan.taken_ids)
-    assert plan.taken_ids == {"1", "4"}
-    assert [t.id for t in queue] == ["2", "3"]
+    assert plan.taken_ids == {"1", "2"}
+    assert [t.id for t in queue] == ["3", "4"]
 
 
 ACCOUNTS = [f"a{n}" for n in range(8)]

@@ -1,0 +1,140 @@
+"""Following the results topic during a run: which of the run's transfers settled, and when.
+
+Responsibilities: before the run, take the end offset of every partition of
+`orion.transfer-results`; during and after it, read from there (no consumer group, nothing
+committed), keep the first outcome of each of the run's transfer ids (matched by the run's
+id prefix, decoded with orion.messages.decode_outcome), count repeats and statuses.
+
+Guarantees:
+- Read-only, and positioned before the first request, so no outcome of the run is missed.
+- Memory is two int64 arrays of the run's size; other runs' outcomes are skipped by key
+  before decoding.
+- The thread stops on `stop()` within one poll; a broker that goes away (someone restarts
+  Kafka) is retried with a pause, since kafka-python reconnects on the next poll.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from array import array
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from load.shapes import ID_PREFIX_CHARS, index_of
+from orion.messages import MessageError, decode_outcome
+
+POLL_MS = 200  # one poll's wait; short so stop() is quick
+POLL_RECORDS_MAX = 5_000  # bounds the memory of one poll
+RETRY_PAUSE_S = 1.0  # after a broker error, before polling again
+JOIN_S = 5.0
+DRAIN_POLL_S = 0.25
+
+
+class OutcomeWatcher:
+    def __init__(self, bootstrap: str, topic: str, id_prefix: str, count: int) -> None:
+        self._bootstrap, self._topic, self._prefix = bootstrap, topic, id_prefix
+        self._key_prefix = id_prefix.encode()
+        self.settled_at_ms = array("q", bytes(8 * count))  # 0: no outcome seen yet
+        self.accepted_at_ms = array("q", bytes(8 * count))
+        self.statuses: Counter[str] = Counter()
+        self.seen = 0  # distinct transfers of this run with an outcome
+        self.duplicates = 0  # repeated outcomes of one transfer (at-least-once publishing)
+        self.undecodable = 0
+        self.broker_errors = 0
+        self.start_offsets: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-outcomes", daemon=True)
+        self._consumer: Any = None
+
+    def start(self) -> None:
+        """Position at the current end of every partition, then follow in a thread."""
+        consumer = KafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id="orion-bench-outcomes",
+        )
+        partitions = consumer.partitions_for_topic(self._topic)
+        if not partitions:
+            consumer.close(autocommit=False)
+            raise RuntimeError(f"topic {self._topic} has no partitions (is Orion up?)")
+        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        ends = consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, ends[tp])
+        self.start_offsets = {tp.partition: int(ends[tp]) for tp in tps}
+        self._consumer = consumer
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=JOIN_S)
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+
+    def missing(self, indices: Sequence[int]) -> list[int]:
+        return [i for i in indices if self.settled_at_ms[i] == 0]
+
+    def wait_drained(
+        self,
+        accepted: Sequence[int],
+        timeout_s: float,
+        idle_s: float,
+        on_tick: Callable[[int], None] | None = None,
+    ) -> str | None:
+        """Wait until every accepted index has an outcome: None; else why it stopped waiting
+        (`timeout_s` passed, or `idle_s` without any new outcome of this run).
+        `on_tick(still missing)` is called every poll."""
+        deadline = time.monotonic() + timeout_s
+        left, seen, idle_since = self.missing(accepted), self.seen, time.monotonic()
+        while left:
+            if on_tick is not None:
+                on_tick(len(left))
+            now = time.monotonic()
+            if now > deadline:
+                return f"{len(left)} without an outcome after {timeout_s:.0f} s"
+            if now - idle_since > idle_s:
+                return f"{len(left)} without an outcome, none new for {idle_s:.0f} s"
+            time.sleep(DRAIN_POLL_S)
+            if self.seen != seen:
+                seen, idle_since = self.seen, time.monotonic()
+                left = self.missing(left)
+        return None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batches = self._consumer.poll(timeout_ms=POLL_MS, max_records=POLL_RECORDS_MAX)
+            except KafkaError:
+                self.broker_errors += 1
+                self._stop.wait(RETRY_PAUSE_S)
+                continue
+            for records in batches.values():
+                for record in records:
+                    self._take(record.key, record.value)
+
+    def _take(self, key: bytes | None, value: bytes | None) -> None:
+        if key is not None and key[:ID_PREFIX_CHARS] != self._key_prefix:
+            return
+        try:
+            outcome = decode_outcome(value or b"")
+        except MessageError:
+            self.undecodable += 1
+            return
+        index = index_of(self._prefix, outcome.transfer_id)
+        if index is None or index >= len(self.settled_at_ms):
+            return
+        if self.settled_at_ms[index]:
+            self.duplicates += 1
+            return
+        self.accepted_at_ms[index] = outcome.accepted_at_ms
+        self.settled_at_ms[index] = outcome.settled_at_ms
+        reason = f":{outcome.reason}" if outcome.reason else ""
+        self.statuses[outcome.status + reason] += 1
+        self.seen += 1

@@ -1,0 +1,241 @@
+"""`orion bench <scenario>`: the driver. Seeds, runs baselines and the load, follows the
+results topic, checks exactly-once and the audit, and writes the report.
+
+Order of one run (each step bounded in time):
+1. wait for the API's /readyz (someone may be restarting the system), seed the account pool;
+2. with --baselines: the database ceiling, then the HTTP ceiling (see baselines.py);
+3. position the results-topic watcher at the current end offsets, run the load generator
+   (progress on stderr), then wait for the backlog to drain;
+4. exactly one final row per accepted id (PostgreSQL), then `orion audit`;
+5. report.json, summary.md, throughput.png and latency.png in load/out/<time>-<scenario>/.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from load import baselines, verify
+from load.generator import LoadResult, jobs_for, run_load
+from load.outcomes import OutcomeWatcher
+from load.plan import OPEN_LOOP_GRACE_S, BenchOptions, Plan, make_plan
+from load.plots import write_plots
+from load.progress import Progress
+from load.report import RunFacts, build_report, markdown
+from load.shapes import Scenario, new_id_prefix, transfer_id
+from orion.adapters import ledger_seed
+from orion.config import Settings
+from orion.seeding import plan_seed
+
+OUT_ROOT = Path(__file__).resolve().parent / "out"
+API_READY_S = 180.0  # the system may be restarting; wait this long for /readyz
+POOL_BALANCE_MAJOR = "1000000000"  # each pool account: no transfer of 1 is ever refused
+Say = Callable[[str], None]
+
+
+def run_bench(o: BenchOptions, settings: Settings, say: Say) -> tuple[Path, dict[str, Any]]:
+    """Run one scenario end to end; returns the output directory and the report."""
+    plan = make_plan(o, f"http://{settings.host}:{settings.api_port}", settings.seed_currency)
+    out = _out_dir(o.out_root or OUT_ROOT, o.scenario)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    if o.scenario is Scenario.GENERATOR:
+        facts = _generator_ceiling(plan, out, started, say)
+    else:
+        facts = _orion_run(plan, settings, out, started, say)
+    report = build_report(facts)
+    _write(report, out)
+    return out, report
+
+
+def _orion_run(plan: Plan, settings: Settings, out: Path, started: str, say: Say) -> RunFacts:
+    say(f"waiting for {plan.base_url}/readyz (up to {API_READY_S:.0f} s)")
+    baselines.wait_healthy(plan.base_url, API_READY_S, path="/readyz")
+    _seed_pool(plan, settings, say)
+    ceilings = _baselines(plan, settings, out, say) if plan.options.baselines else {}
+    watcher = OutcomeWatcher(
+        settings.kafka_bootstrap, settings.topic_results, plan.shape.id_prefix, plan.shape.count
+    )
+    watcher.start()
+    try:
+        load = _drive(plan, plan.base_url, "orion", lambda: watcher.seen)
+        drain = _drain(plan, load, watcher, say)
+    finally:
+        watcher.stop()
+    facts = _facts(plan, started, load, watcher, drain)
+    facts.baselines = ceilings
+    ids = [transfer_id(plan.shape.id_prefix, i) for i in load.accepted]
+    say(f"checking exactly one final row for {len(ids):,} accepted ids")
+    facts.once = verify.exactly_once(settings.postgres_dsn, ids).to_dict()
+    if plan.options.audit:
+        say("running the audit (orion audit)")
+        facts.audit = verify.audit(settings)
+    return facts
+
+
+def _seed_pool(plan: Plan, settings: Settings, say: Say) -> None:
+    s = plan.shape
+    seeding = plan_seed(s.first_account, s.accounts, POOL_BALANCE_MAJOR, s.currency)
+    result = ledger_seed.seed(settings.postgres_dsn, seeding)
+    say(
+        f"account pool {seeding.first}..{seeding.last} {s.currency}: created {result.created}, "
+        f"existing {result.existing} ({result.seconds:.1f} s)"
+    )
+
+
+def _baselines(plan: Plan, settings: Settings, out: Path, say: Say) -> dict[str, Any]:
+    db_shape = baselines.db_shape(plan.shape)
+    say(f"baseline: raw apply_batch of {db_shape.count:,} transfers (fresh CHF accounts)")
+    db = baselines.db_ceiling(settings, db_shape)
+    say(f"baseline: database ceiling {db['transfers_per_s']:,} transfers/s")
+    http = _http_ceiling(plan, "load.bare_app:app", out / "bare-http.log", "bare")
+    say(
+        f"baseline: HTTP ceiling {http['transfers_per_s']:,} transfers/s "
+        f"({http['requests_per_s']:,} req/s)"
+    )
+    return {"db": db, "http": http}
+
+
+def _http_ceiling(plan: Plan, app_spec: str, log: Path, label: str) -> dict[str, Any]:
+    """The scenario's shape and clients, closed loop, against bare uvicorn, time-bounded."""
+    shape = replace(plan.shape, id_prefix=new_id_prefix())
+    bounded = replace(plan, shape=shape, open_loop=False)
+    with baselines.bare_server(app_spec, log) as base:
+        load = _drive(bounded, base, label, None, plan.options.baseline_s)
+    end = load.last_end_s
+    return {
+        "requests": load.requests,
+        "transfers": len(load.accepted),
+        "seconds": round(end, 3),
+        "requests_per_s": round(load.requests / end, 1) if end else None,
+        "transfers_per_s": round(len(load.accepted) / end, 1) if end else None,
+        "errors": dict(load.errors),
+        "cpu_us_per_request": round(load.cpu_s / load.requests * 1e6, 1) if load.requests else None,
+    }
+
+
+def _drive(
+    plan: Plan,
+    base: str,
+    label: str,
+    settled: Callable[[], int] | None,
+    time_limit_s: float | None = None,
+) -> LoadResult:
+    o = plan.options
+    limit = time_limit_s or o.time_limit_s
+    if plan.open_loop:
+        limit = min(limit, o.duration_s + OPEN_LOOP_GRACE_S)
+    jobs = jobs_for(
+        plan.shape,
+        base,
+        plan.clients,
+        o.workers,
+        limit,
+        o.request_timeout_s,
+        o.rate_per_s if plan.open_loop else None,
+        o.duration_s,
+        o.http_client,
+    )
+    bar = Progress(f"{label} {plan.shape.endpoint.value}", plan.shape.requests)
+    started = time.monotonic()
+
+    def tick(done: int, accepted: int) -> None:
+        rate = accepted / max(1e-9, time.monotonic() - started)
+        extra = f" settled {settled():,}" if settled is not None else ""
+        bar.update(done, f"accepted {accepted:,} ({rate:,.0f}/s){extra}")
+
+    load = run_load(jobs, tick)
+    bar.finish(
+        load.requests, f"accepted {len(load.accepted):,}, errors {sum(load.errors.values()):,}"
+    )
+    return load
+
+
+def _drain(plan: Plan, load: LoadResult, watcher: OutcomeWatcher, say: Say) -> dict[str, Any]:
+    accepted = list(load.accepted)
+    bar = Progress("settling", len(accepted))
+    o = plan.options
+    began = time.monotonic()
+    why = watcher.wait_drained(
+        accepted, o.drain_timeout_s, o.drain_idle_s, lambda left: bar.update(len(accepted) - left)
+    )
+    bar.finish(len(accepted) - len(watcher.missing(accepted)))
+    if why:
+        say(f"backlog NOT drained: {why}")
+    return {
+        "drained": why is None,
+        "why": why,
+        "waited_s": round(time.monotonic() - began, 1),
+        "timeout_s": o.drain_timeout_s,
+    }
+
+
+def _facts(
+    plan: Plan, started: str, load: LoadResult, watcher: OutcomeWatcher, drain: dict[str, Any]
+) -> RunFacts:
+    t0_ms = load.t0 * 1000.0
+    settled_s: list[float] = []
+    settle_lat: list[float] = []
+    scheduled: list[float] | None = [] if plan.open_loop else None
+    for i in load.accepted:
+        at = watcher.settled_at_ms[i]
+        if not at:
+            continue
+        settled_s.append((at - t0_ms) / 1000.0)
+        settle_lat.append((at - watcher.accepted_at_ms[i]) / 1000.0)
+        if scheduled is not None:
+            scheduled.append((at - t0_ms) / 1000.0 - i / plan.options.rate_per_s)
+    outcomes = {
+        "statuses": dict(watcher.statuses),
+        "duplicates": watcher.duplicates,
+        "for_unaccepted": watcher.seen - len(settled_s),
+        "undecodable": watcher.undecodable,
+        "results_start_offsets": watcher.start_offsets,
+    }
+    return RunFacts(
+        scenario=plan.options.scenario.value,
+        options=plan.describe(),
+        target=plan.base_url,
+        started_at=started,
+        load=load,
+        attempted=plan.shape.count,
+        settled_s=settled_s,
+        settle_latency_s=settle_lat,
+        outcomes=outcomes,
+        scheduled_to_settled_s=scheduled,
+        drain=drain,
+    )
+
+
+def _generator_ceiling(plan: Plan, out: Path, started: str, say: Say) -> RunFacts:
+    """The seed shape against a trivial echo on bare uvicorn: what this generator can push."""
+    say("generator ceiling: the seed shape against a bare Starlette echo on uvicorn")
+    with baselines.bare_server("load.bare_app:echo", out / "echo.log") as base:
+        load = _drive(plan, base, "echo", None)
+    return RunFacts(
+        scenario=plan.options.scenario.value,
+        options=plan.describe(),
+        target=f"{base} (echo)",
+        started_at=started,
+        load=load,
+        attempted=plan.shape.count,
+        settled_s=[],
+        settle_latency_s=[],
+    )
+
+
+def _out_dir(root: Path, scenario: Scenario) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = root / f"{stamp}-{scenario.value}"
+    out.mkdir(parents=True, exist_ok=False)
+    return out
+
+
+def _write(report: dict[str, Any], out: Path) -> None:
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (out / "summary.md").write_text(markdown(report))
+    write_plots(report, out)
