@@ -16,6 +16,7 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orion.serve.acceptance import Acceptor, Answer, Verdict
+from orion.serve.batching import AcceptBatcher
 from orion.serve.convert import view_of_outcome, view_of_row
 from orion.serve.idempotency import Candidate
 from orion.serve.ports import ApiDeps, DependencyUnavailableError
@@ -55,9 +56,20 @@ async def require_api_key(
         )
 
 
+_BATCHERS: dict[int, AcceptBatcher] = {}  # one per ApiDeps (per app instance)
+
+
+def batcher_of(deps: ApiDeps) -> AcceptBatcher:
+    """The app's micro-batcher, made on first use inside the running event loop."""
+    batcher = _BATCHERS.get(id(deps))
+    if batcher is None:
+        batcher = _BATCHERS[id(deps)] = AcceptBatcher(Acceptor(deps.producer, deps.idempotency))
+    return batcher
+
+
 async def accept_one(deps: ApiDeps, item: Candidate) -> Answer:
     """Accept one transfer; raises 409 / 503 unless the broker acknowledged it."""
-    [answer] = await Acceptor(deps.producer, deps.idempotency).accept([item])
+    answer = await batcher_of(deps).submit(item)
     if answer.verdict is Verdict.CONFLICT:
         raise HTTPException(status_code=409, detail=answer.message)
     if answer.verdict is Verdict.UNAVAILABLE:
