@@ -1,4 +1,5 @@
-"""One load-generator worker process: an event loop (uvloop when present) and aiohttp.
+"""One load-generator worker process: an event loop (uvloop when present) and an HTTP
+client (load/wire.py by default, aiohttp on request).
 
 Responsibilities: open a keep-alive connection pool to 127.0.0.1, announce readiness, wait
 for the common start, send this worker's share of the requests (closed loop: `connections`
@@ -109,6 +110,10 @@ def classify(endpoint: Endpoint, status: int, raw: bytes, transfers: range) -> A
 
 Post = Callable[[bytes], Awaitable[tuple[int, bytes]]]  # body -> (status, answer body)
 _ERRORS = (aiohttp.ClientError, httptools.HttpParserError, OSError, TimeoutError)
+PROGRESS_SLOTS = 3  # per worker, in the shared progress array: requests, accepted, errors
+# A closed-loop client pauses this long after a connection-level failure, so an API that
+# is restarting is not hammered through the rest of the run in a second (not in latency).
+CONNECTION_ERROR_PAUSE_S = 0.1
 
 
 class _Sender:
@@ -123,23 +128,28 @@ class _Sender:
         # Not loop.time(): uvloop's clock has millisecond steps, too coarse for latency.
         return time.monotonic() - self.mono_t0
 
-    async def send(self, post: Post, request: int, due_s: float | None = None) -> None:
+    async def send(self, post: Post, request: int, due_s: float | None = None) -> bool:
+        """True when the request failed without an HTTP answer (refused, reset, timeout)."""
         shape = self.job.shape
         body = shape.body(request)
         start_s = self.now_s() if due_s is None else due_s
+        no_answer = False
         try:
             status, raw = await post(body)
             answer = classify(shape.endpoint, status, raw, shape.transfers_of(request))
         except _ERRORS as err:
+            no_answer = True
             answer, raw = Answer(type(err).__name__, [], Counter()), str(err).encode()
         self.result.record(start_s, self.now_s() - start_s, answer.kind, answer.accepted)
         self.result.item_errors.update(answer.item_errors)
         if answer.kind != OK and answer.kind not in self.result.error_samples:
             text = raw[:ERROR_SAMPLE_CHARS_MAX].decode(errors="replace")
             self.result.error_samples[answer.kind] = text
-        slot = 2 * self.job.worker
+        slot = PROGRESS_SLOTS * self.job.worker
         self.progress[slot] += 1
         self.progress[slot + 1] += len(answer.accepted)
+        self.progress[slot + 2] += answer.kind != OK
+        return no_answer
 
 
 class _Transport:
@@ -180,6 +190,11 @@ class _Transport:
         async with self._session.post(self.url, data=body, headers=_JSON) as resp:
             return resp.status, await resp.read()
 
+    async def warm(self) -> None:
+        """Open every wire connection now, so the run starts without a burst of handshakes
+        (aiohttp connects lazily: its handshakes stay in the first requests' latency)."""
+        await asyncio.gather(*(w.connect() for w in self._wires))
+
     async def aclose(self) -> None:
         for w in self._wires:
             w.close()
@@ -187,29 +202,28 @@ class _Transport:
             await self._session.close()
 
 
-async def _closed_loop(sender: _Sender, transport: _Transport) -> None:
+async def _closed_loop(sender: _Sender, posts: list[Post]) -> None:
     requests = iter(sender.job.requests())  # shared by the clients: one loop, no race
 
-    async def client() -> None:
-        post = transport.dedicated()
+    async def client(post: Post) -> None:
         for request in requests:
             if sender.now_s() > sender.job.time_limit_s:
                 return
-            await sender.send(post, request)
+            if await sender.send(post, request):
+                await asyncio.sleep(CONNECTION_ERROR_PAUSE_S)
 
-    await asyncio.gather(*(client() for _ in range(sender.job.connections)))
+    await asyncio.gather(*(client(post) for post in posts))
 
 
-async def _open_loop(sender: _Sender, transport: _Transport) -> None:
+async def _open_loop(sender: _Sender, post: Post) -> None:
     job = sender.job
     if job.rate_per_s is None:
         raise ValueError("open loop needs a rate")
     schedule = open_loop_schedule(job.rate_per_s, job.duration_s, job.worker, job.workers)
     due = [(k, t) for k, t in schedule if t <= job.time_limit_s]
-    post = transport.shared()
 
     async def send(request: int, due_mono: float) -> None:
-        await sender.send(post, request, due_mono - sender.mono_t0)
+        await sender.send(post, request, due_mono - sender.mono_t0)  # no pause: the schedule rules
 
     await run_open_loop(due, sender.mono_t0, send, time.monotonic)
 
@@ -218,17 +232,21 @@ async def _work(
     job: WorkerJob, queue: Queue[Any], progress: Any, go: Event, t0: Synchronized[float]
 ) -> WorkerResult:
     sender, transport = _Sender(job, progress), _Transport(job)
+    closed = job.rate_per_s is None
     try:
+        posts = [transport.dedicated() for _ in range(job.connections)] if closed else []
+        shared = None if closed else transport.shared()
+        await transport.warm()
         queue.put(("ready", job.worker, None))
         if not await asyncio.to_thread(go.wait, START_WAIT_S):
             raise TimeoutError(f"worker {job.worker}: no start within {START_WAIT_S} s")
         sender.mono_t0 = time.monotonic() - (time.time() - t0.value)
         await asyncio.sleep(max(0.0, -sender.now_s()))  # t0 may lie slightly ahead
         cpu = time.process_time()
-        if job.rate_per_s is None:
-            await _closed_loop(sender, transport)
+        if shared is None:
+            await _closed_loop(sender, posts)
         else:
-            await _open_loop(sender, transport)
+            await _open_loop(sender, shared)
         sender.result.cpu_s = time.process_time() - cpu
     finally:
         await transport.aclose()

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from load.client import WorkerJob, WorkerResult, worker_main
+from load.client import PROGRESS_SLOTS, WorkerJob, WorkerResult, worker_main
 from load.shapes import LoadShape
 
 START_SLACK_S = 0.2  # t0 lies this far ahead of "go", so every worker starts on time
@@ -32,7 +32,7 @@ FINISH_SLACK_S = 30.0  # beyond time limit + request timeout: then a worker is s
 TICK_S = 0.5  # progress callback period
 JOIN_S = 10.0
 
-Tick = Callable[[int, int], None]  # (requests done, transfers accepted)
+Tick = Callable[[int, int, int], None]  # (requests done, transfers accepted, failed requests)
 
 
 class GeneratorError(RuntimeError):
@@ -117,7 +117,7 @@ def run_load(jobs: list[WorkerJob], on_tick: Tick | None = None) -> LoadResult:
     """Start one process per job, release them together at t0, wait (bounded), merge."""
     ctx = mp.get_context("spawn")
     results: mp.Queue[Any] = ctx.Queue()
-    progress = ctx.RawArray("q", 2 * len(jobs))
+    progress = ctx.RawArray("q", PROGRESS_SLOTS * len(jobs))
     go, t0 = ctx.Event(), ctx.Value("d", 0.0, lock=False)
     procs = [
         ctx.Process(target=worker_main, args=(j, results, progress, go, t0), daemon=True)
@@ -131,8 +131,10 @@ def run_load(jobs: list[WorkerJob], on_tick: Tick | None = None) -> LoadResult:
         go.set()
         bound = max(j.time_limit_s + j.request_timeout_s for j in jobs) + FINISH_SLACK_S
         parts = _collect(results, len(jobs), t0.value + bound, progress, on_tick)
-    finally:
-        _stop(procs)
+    except BaseException:  # a failed worker, or Ctrl-C: stop the others now, not later
+        _stop(procs, grace_s=0.0)
+        raise
+    _stop(procs, grace_s=JOIN_S)
     merged = LoadResult(t0=t0.value, workers=len(jobs))
     for part in sorted(parts, key=lambda p: p.worker):
         merged.merge(part)
@@ -165,7 +167,7 @@ def _collect(
                 raise GeneratorError(f"worker {worker} failed: {payload}")
             parts.append(payload)
         if on_tick is not None:
-            on_tick(sum(progress[0::2]), sum(progress[1::2]))
+            on_tick(*(sum(progress[i::PROGRESS_SLOTS]) for i in range(PROGRESS_SLOTS)))
     return parts
 
 
@@ -177,10 +179,10 @@ def _get(results: mp.Queue[Any], deadline: float) -> tuple[str, int, Any]:
     return item
 
 
-def _stop(procs: list[Any]) -> None:
-    """Our own processes only, by handle: join, then terminate what is left."""
+def _stop(procs: list[Any], grace_s: float) -> None:
+    """Our own processes only, by handle: join within `grace_s`, then terminate the rest."""
     for proc in procs:
-        proc.join(timeout=JOIN_S)
+        proc.join(timeout=grace_s)
         if proc.is_alive():
             proc.terminate()
             proc.join(timeout=JOIN_S)

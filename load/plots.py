@@ -9,6 +9,7 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 FIGURE_SIZE_IN = (10.0, 4.5)
 DPI = 110
@@ -43,6 +44,18 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
+PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # 400, not 4x10^2
+MINOR_LABELS_DECADES_MAX = 2.0  # over a wider span, labels on 2,3,4... would overlap
+
+
+def _log_axis(ax: Any) -> None:
+    ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    ax.yaxis.set_major_formatter(PLAIN)
+    narrow = low > 0 and high / low < 10**MINOR_LABELS_DECADES_MAX
+    ax.yaxis.set_minor_formatter(PLAIN if narrow else NullFormatter())
+
+
 def _plot(
     path: Path,
     title: str,
@@ -63,7 +76,7 @@ def _plot(
         ax.plot(xs, vs, label=label, linewidth=1.2, marker="." if len(xs) < 30 else None)
         drawn = True
     if log and drawn:
-        ax.set_yscale("log")
+        _log_axis(ax)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("seconds since start")
     ax.set_ylabel(ylabel)

@@ -1,4 +1,4 @@
-"""A run's report: the numbers (JSON-ready dict) and their Markdown summary (pure, no I/O).
+"""A run's report: the numbers, as a JSON-ready dict (pure; summary.py renders it).
 
 Definitions, so two reports compare:
 - times are seconds since the run's start t0 (all workers released together);
@@ -14,7 +14,6 @@ Definitions, so two reports compare:
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +42,7 @@ class RunFacts:
     once: dict[str, Any] | None = None
     audit: dict[str, Any] | None = None
     baselines: dict[str, Any] = field(default_factory=dict)
+    driver_cpu_s: float | None = None  # the driving process: results watcher and progress
 
 
 def build_report(f: RunFacts) -> dict[str, Any]:
@@ -62,14 +62,14 @@ def build_report(f: RunFacts) -> dict[str, Any]:
         "started_at": f.started_at,
         "target": f.target,
         "options": f.options,
-        "generator": _generator(load),
+        "generator": _generator(load) | {"driver_cpu_s": f.driver_cpu_s},
         "requests": _requests(load),
         "transfers": {"attempted": f.attempted, "accepted": accepted}
         | {"settled": len(f.settled_s), "not_settled": accepted - len(f.settled_s)}
         | f.outcomes,
         "throughput": throughput,
         "latency_ms": _latency(f),
-        "drain": f.drain | {"within_s": round(last_settled - max(ends, default=0.0), 3)},
+        "drain": f.drain | {"within_s": _within(f.settled_s, ends)},
         "exactly_once": f.once,
         "audit": f.audit,
         "baselines": _ratios(f.baselines, throughput),
@@ -79,12 +79,21 @@ def build_report(f: RunFacts) -> dict[str, Any]:
     return report
 
 
+def _within(settled_s: list[float], ends: list[float]) -> float | None:
+    if not settled_s or not ends:
+        return None
+    return round(max(settled_s) - max(ends), 3)
+
+
 def _generator(load: LoadResult) -> dict[str, Any]:
+    """Worker CPU per request, and its inverse: requests per CPU-second, what one core
+    could push if the generator had it to itself."""
     per_request = load.cpu_s / load.requests * 1e6 if load.requests else None
     return {
         "workers": load.workers,
         "cpu_s": round(load.cpu_s, 3),
         "cpu_us_per_request": None if per_request is None else round(per_request, 1),
+        "requests_per_cpu_s": rate(load.requests, load.cpu_s),
     }
 
 
@@ -140,135 +149,3 @@ def _series(f: RunFacts, ends: list[float]) -> dict[str, Any]:
         "settle_p50_ms": settle[50.0],
         "settle_p99_ms": settle[99.0],
     }
-
-
-def markdown(r: dict[str, Any]) -> str:
-    """The report as a short Markdown page (tables, checks, and the two plots)."""
-    lines = [
-        f"# Orion bench: {r['scenario']}",
-        "",
-        _intro(r),
-        "",
-        "| measure | value |",
-        "|---|---|",
-    ]
-    lines += [f"| {k} | {v} |" for k, v in _headline(r)]
-    lines += _errors(r["requests"]) + _outcomes(r["transfers"]) + _baselines(r["baselines"])
-    lines += ["", "## Checks", "", _once_line(r["exactly_once"]), _audit_line(r["audit"])]
-    lines += ["", "## Plots", "", "![throughput](throughput.png)", "", "![latency](latency.png)"]
-    return "\n".join(lines) + "\n"
-
-
-def _intro(r: dict[str, Any]) -> str:
-    opts = r["options"]
-    shape = ", ".join(f"{k}={v}" for k, v in opts.items() if v is not None)
-    return (
-        f"{r['started_at']} against {r['target']}; {shape}; "
-        f"{r['generator']['workers']} generator process(es). Verdict: "
-        + ("**ok**" if r["ok"] else "**FAILED**")
-    )
-
-
-def _headline(r: dict[str, Any]) -> list[tuple[str, str]]:
-    t, tp, lat = r["transfers"], r["throughput"], r["latency_ms"]
-    rows = [
-        ("requests sent (ok)", f"{_n(r['requests']['sent'])} ({_n(r['requests']['ok'])})"),
-        (
-            "transfers attempted / accepted / settled",
-            f"{_n(t['attempted'])} / {_n(t['accepted'])} / {_n(t['settled'])}",
-        ),
-        ("accepted/s", _n(tp["accepted_per_s"])),
-        ("settled/s", _n(tp["settled_per_s"])),
-        ("backlog", _drain_text(r["drain"])),
-        ("HTTP latency p50 / p95 / p99 (ms)", _pcts(lat["http"])),
-        ("accept → settled p50 / p95 / p99 (ms)", _pcts(lat["accept_to_settled"])),
-        ("generator CPU per request", f"{_n(r['generator']['cpu_us_per_request'])} µs"),
-    ]
-    if "scheduled_to_settled" in lat:
-        rows.insert(
-            7, ("scheduled → settled p50 / p95 / p99 (ms)", _pcts(lat["scheduled_to_settled"]))
-        )
-    return rows
-
-
-def _drain_text(d: dict[str, Any]) -> str:
-    if d.get("drained", True):
-        return f"drained within {d['within_s']:.2f} s of the last request"
-    return f"NOT drained: gave up after {d.get('waited_s', 0):.0f} s ({d.get('why', '')})"
-
-
-def _errors(req: dict[str, Any]) -> list[str]:
-    errs = Counter(req["errors"]) + Counter(req["item_errors"])
-    if not errs:
-        return ["", "No errors."]
-    out = ["", "## Errors", "", "| kind | count | sample answer |", "|---|---|---|"]
-    for kind, count in errs.most_common():
-        sample = req["error_samples"].get(kind, "").replace("|", "\\|").replace("\n", " ")
-        out.append(f"| {kind} | {_n(count)} | {sample[:120]} |")
-    return out
-
-
-def _outcomes(t: dict[str, Any]) -> list[str]:
-    statuses = t.get("statuses") or {}
-    out = ["", "## Outcomes (results topic)", "", "| status | count |", "|---|---|"]
-    out += [f"| {k} | {_n(v)} |" for k, v in sorted(statuses.items())]
-    extra = ("duplicates", "for_unaccepted", "undecodable")
-    out += [f"| ({k}) | {_n(t[k])} |" for k in extra if t.get(k)]
-    return out
-
-
-def _baselines(b: dict[str, Any]) -> list[str]:
-    if not b:
-        return ["", "No baselines (pass --baselines)."]
-    out = [
-        "",
-        "## Same-run ceilings",
-        "",
-        "| ceiling | transfers/s | Orion ÷ ceiling |",
-        "|---|---|---|",
-    ]
-    names = {
-        "http": "bare uvicorn, same validation (accepted/s ÷)",
-        "db": "raw apply_batch, 1,000 per transaction (settled/s ÷)",
-    }
-    for key, values in b.items():
-        ratio = values.get("ratio")
-        shown = "n/a" if ratio is None else f"{ratio:.3f}"
-        out.append(f"| {names.get(key, key)} | {_n(values.get('transfers_per_s'))} | {shown} |")
-    return out
-
-
-def _once_line(once: dict[str, Any] | None) -> str:
-    if once is None:
-        return "- exactly one final row per accepted id: not checked"
-    if once["ok"]:
-        return f"- exactly one final row per accepted id: ok ({_n(once['checked'])} checked)"
-    return (
-        f"- exactly one final row per accepted id: **FAIL**: {_n(once['missing'])} without a "
-        f"row, {_n(once['not_final'])} not final, of {_n(once['checked'])}"
-    )
-
-
-def _audit_line(audit: dict[str, Any] | None) -> str:
-    if audit is None:
-        return "- audit: not run"
-    return "- audit: " + (
-        "all invariants hold"
-        if audit["ok"]
-        else "**FAILED**: "
-        + "; ".join(line.strip() for line in audit["lines"] if line.startswith("FAIL"))
-    )
-
-
-def _pcts(s: dict[str, Any]) -> str:
-    return " / ".join(_n(s.get(k)) for k in ("p50", "p95", "p99"))
-
-
-def _n(value: object) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) < 1000 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)

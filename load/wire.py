@@ -96,6 +96,9 @@ class Connection:
         finally:
             proto.waiter = None
 
+    async def connect(self) -> None:
+        await self._open()
+
     async def _open(self) -> AnswerProtocol:
         proto = self._proto
         if proto is not None and proto.usable:
@@ -128,6 +131,14 @@ class Pool:
             return await conn.post(path, body)
         finally:
             self._idle.put_nowait(conn)
+
+    async def connect(self) -> None:
+        conns = [self._idle.get_nowait() for _ in range(self._idle.qsize())]
+        try:
+            await asyncio.gather(*(c.connect() for c in conns))
+        finally:
+            for c in conns:
+                self._idle.put_nowait(c)
 
     def close(self) -> None:
         while not self._idle.empty():

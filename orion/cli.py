@@ -10,6 +10,7 @@ import typer
 
 from orion import stack
 from orion.adapters import postgres as pg
+from orion.cli_bench import register as register_bench_commands
 from orion.cli_ledger import register as register_ledger_commands
 from orion.config import ConfigError, Settings, get_settings
 from orion.db import migrate
@@ -24,6 +25,7 @@ app.add_typer(infra_app, name="infra")
 db_app = typer.Typer(no_args_is_help=True, help="The ledger schema in PostgreSQL.")
 app.add_typer(db_app, name="db")
 register_ledger_commands(app)
+register_bench_commands(app)
 
 T = TypeVar("T")
 EXIT_FAILED = 1

@@ -95,25 +95,27 @@ def bench(
 
 
 def summary_line(report: dict[str, Any]) -> str:
+    """One line: accepted and settled counts and rates, HTTP p50/p99, errors, verdict."""
     t, tp = report["throughput"], report["transfers"]
     http = report["latency_ms"]["http"]
     return (
         f"{report['scenario']}: accepted {tp['accepted']:,} of {tp['attempted']:,} "
-        f"({t['accepted_per_s']}/s), settled {tp['settled']:,} ({t['settled_per_s']}/s), "
-        f"http p50/p99 {http['p50']}/{http['p99']} ms, "
+        f"({_num(t['accepted_per_s'])}/s), settled {tp['settled']:,} "
+        f"({_num(t['settled_per_s'])}/s), http p50/p99 {_num(http['p50'])}/{_num(http['p99'])} ms, "
         f"errors {sum(report['requests']['errors'].values()):,}, "
         f"{'ok' if report['ok'] else 'FAILED'}"
     )
 
 
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f}"
+
+
 def _driver(name: str) -> ModuleType:
-    """Import a `load` module; from a source checkout whose `load/` is not installed, too."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name != "load" or not (_CHECKOUT / "load" / "__init__.py").is_file():
-            raise
-    sys.path.insert(0, str(_CHECKOUT))
+    """Import a `load` module from the tree this `orion` package sits in when it has one (a
+    source checkout, where `load/` is not installed): never some other top-level `load`."""
+    if (_CHECKOUT / "load" / "__init__.py").is_file() and str(_CHECKOUT) not in sys.path:
+        sys.path.insert(0, str(_CHECKOUT))
     return importlib.import_module(name)
 
 

@@ -1,5 +1,5 @@
 """A run's report, Markdown summary and plots from a synthetic result (load/report.py,
-load/plots.py), and the exactly-one-final-row count (load/verify.py) on a fake lookup."""
+load/summary.py, load/plots.py), and the exactly-one-final-row count (load/verify.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 from load.generator import LoadResult
 from load.plots import write_plots
-from load.report import RunFacts, build_report, markdown
+from load.report import RunFacts, build_report
+from load.summary import markdown
 from load.verify import check_final
 
 
@@ -104,6 +105,11 @@ def test_a_missing_outcome_or_a_failed_audit_fails_the_run_and_says_so() -> None
     assert "**FAIL**: 1 without a row, 0 not final, of 3" in md
     assert "NOT drained: gave up after 600 s (1 without an outcome after 600 s)" in md
     assert "- audit: **FAILED**: FAIL 4 every acknowledged...: 1 violation(s)" in md
+
+
+def test_settling_before_the_last_answer_is_no_backlog() -> None:
+    md = markdown(build_report(_facts(settled_s=[0.2, 0.9, 1.4])))
+    assert "no backlog: the last settlement came 0.10 s before the last answer" in md
 
 
 def test_a_run_without_baselines_or_checks_still_reports() -> None:
