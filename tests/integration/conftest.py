@@ -29,9 +29,12 @@ def topic(settings: Settings, unique: str) -> Iterator[str]:
     name = f"test.{unique}"
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     admin.create_topics([NewTopic(name, 1, 1)])
+    admin.close()
     try:
         yield name
     finally:
+        # A fresh client: the test may have restarted the broker under the old one.
+        admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
         admin.delete_topics([name])
         admin.close()
 
