@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Any
 
+from orion.actors.metrics import OrchestratorMetrics
 from orion.adapters.kafka import KafkaTransferSource
 from orion.adapters.locks import RedisAccountLocks
 from orion.config import get_settings
@@ -24,6 +25,8 @@ from orion.orchestration.ports import ShardPool
 log = logging.getLogger("orion.orchestrator")
 CONSUMER_GROUP = "orion-orchestrator"
 DRAIN_POLL_S = 0.05  # how often drain() checks that in-flight batches are done
+METRICS_INTERVAL_S = 1.0  # gauges and counters refreshed this often (Ray exports every ~5 s)
+LAG_INTERVAL_S = 5.0  # consumer lag asks the broker; once per scrape interval is enough
 
 
 class Orchestrator:
@@ -42,6 +45,7 @@ class Orchestrator:
             on_revoked=self._on_revoked,
         )
         self._engine = Engine(self._source, self._locks, shards, time.monotonic)
+        self._shard_count = shards.shard_count
         self._drain_requested = threading.Event()
         self._drained = threading.Event()
         self._thread = threading.Thread(target=self._run, name="orion-engine", daemon=True)
@@ -56,6 +60,8 @@ class Orchestrator:
         self._engine.on_revoked(partitions)
 
     def _run(self) -> None:
+        metrics = OrchestratorMetrics()
+        next_metrics = next_lag = time.monotonic()
         try:
             while True:
                 if self._drain_requested.is_set() and not self._drained.is_set():
@@ -63,9 +69,26 @@ class Orchestrator:
                     self._drained.set()
                 self._engine.tick()
                 maybe_crash("orchestrator.tick")
+                now = time.monotonic()
+                if now >= next_metrics:
+                    self._export(metrics)
+                    next_metrics = now + METRICS_INTERVAL_S
+                if now >= next_lag:
+                    metrics.consumer_lag(self._source.lag())
+                    next_lag = now + LAG_INTERVAL_S
         except BaseException:
             log.exception("orchestrator loop failed; exiting so Ray restarts this actor")
             os._exit(1)
+
+    def _export(self, metrics: OrchestratorMetrics) -> None:
+        stats = self.stats()
+        metrics.counters(stats)
+        metrics.gauges(
+            stats["pending"],
+            len(self._engine.locked_accounts),
+            stats["inflight_per_shard"],
+            self._shard_count,
+        )
 
     def drain(self, timeout_s: float) -> bool:
         """Stop polling, finish in-flight batches and commit; True when fully drained."""

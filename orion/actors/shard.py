@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 
+from orion.actors.metrics import ShardMetrics
 from orion.adapters import kafka as kafka_adapter
 from orion.adapters import ledger
 from orion.config import get_settings
@@ -32,17 +34,22 @@ class Shard:
         self._producer = kafka_adapter.RecordProducer(
             self._settings.kafka_bootstrap, f"orion-shard-{shard_id}"
         )
+        self._metrics = ShardMetrics(shard_id)
         log.info("shard %d ready", shard_id)
 
     def apply(self, batch_id: str, batch: Sequence[QueuedTransfer]) -> list[OutcomeRecord]:
         if self._conn.closed or self._conn.broken:
             self._conn = ledger.connect(self._settings.postgres_dsn)
+        started = time.perf_counter()
         outcomes = ledger.apply_batch(self._conn, batch, batch_id, self.shard_id)
+        self._metrics.batch(len(batch), time.perf_counter() - started)
         maybe_crash("shard.after_commit")
         self._producer.send_all(
             self._settings.topic_results,
             [(o.transfer_id.encode(), encode_outcome(o)) for o in outcomes],
         )
+        for o in outcomes:
+            self._metrics.outcome(o.status, o.reason, (o.settled_at_ms - o.accepted_at_ms) / 1000)
         return outcomes
 
     def ping(self) -> int:

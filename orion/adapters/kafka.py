@@ -164,6 +164,14 @@ class KafkaTransferSource:
             }
         )
 
+    def lag(self) -> dict[int, int]:
+        """Per assigned partition: the broker's end offset minus the committed offset."""
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        ends = self._consumer.end_offsets(assigned)
+        return {tp.partition: ends[tp] - (self._consumer.committed(tp) or 0) for tp in assigned}
+
     def pause(self) -> None:
         self._consumer.pause(*self._consumer.assignment())
 

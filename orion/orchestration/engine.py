@@ -100,6 +100,10 @@ class Engine:
         self._source.pause()
 
     @property
+    def locked_accounts(self) -> frozenset[str]:
+        return frozenset(self._locked)
+
+    @property
     def idle(self) -> bool:
         return not self.inflight
 

@@ -1,0 +1,102 @@
+"""Orion's metrics, exported the Ray way (`ray.util.metrics`) from the actors.
+
+Ray exports application metrics through its per-node metrics agent, which Prometheus finds
+via Ray's service-discovery file; Ray prefixes every application metric with `ray_`, so
+`orion_pending_transfers` is scraped as `ray_orion_pending_transfers`. Ray refuses
+`Counter.inc(0)`, so a counter's series appears with its first event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ray.util.metrics import Counter, Gauge, Histogram
+
+LATENCY_BOUNDARIES_S: list[float] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+APPLY_BOUNDARIES_S: list[float] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+BATCH_SIZE_BOUNDARIES: list[float] = [1, 5, 10, 25, 50, 100, 250, 500, 1000]
+
+
+class OrchestratorMetrics:
+    """Counters fed from the engine's cumulative stats (as deltas), gauges set each tick."""
+
+    def __init__(self) -> None:
+        self.polled = Counter("orion_transfers_polled_total", "Records read from the topic.")
+        self.dlq = Counter("orion_dlq_records_total", "Records sent to the dead-letter topic.")
+        self.conflicts = Counter(
+            "orion_lock_conflicts_total", "Accounts found leased by another orchestrator."
+        )
+        self.redispatched = Counter(
+            "orion_batches_redispatched_total", "Batches dispatched again after a failure."
+        )
+        self.pending = Gauge("orion_pending_transfers", "Transfers waiting for a round.")
+        self.locks = Gauge("orion_locks_held", "Accounts locked by in-flight batches.")
+        self.inflight = Gauge(
+            "orion_inflight_batches", "Batches dispatched, not yet settled.", tag_keys=("shard",)
+        )
+        self.lag = Gauge(
+            "orion_consumer_lag_records",
+            "Broker end offset minus the group's committed offset.",
+            tag_keys=("partition",),
+        )
+        self._last: dict[str, int] = {}
+
+    def counters(self, totals: Mapping[str, int]) -> None:
+        meters = {
+            "polled": self.polled,
+            "dead_lettered": self.dlq,
+            "lock_conflicts": self.conflicts,
+            "redispatched": self.redispatched,
+        }
+        for name, counter in meters.items():
+            delta = totals[name] - self._last.get(name, 0)
+            if delta > 0:
+                counter.inc(delta)
+            self._last[name] = totals[name]
+
+    def gauges(
+        self, pending: int, locks: int, per_shard: Mapping[int, int], shard_count: int
+    ) -> None:
+        self.pending.set(pending)
+        self.locks.set(locks)
+        for shard in range(shard_count):
+            self.inflight.set(per_shard.get(shard, 0), tags={"shard": str(shard)})
+
+    def consumer_lag(self, lag: Mapping[int, int]) -> None:
+        for partition, records in lag.items():
+            self.lag.set(records, tags={"partition": str(partition)})
+
+
+class ShardMetrics:
+    def __init__(self, shard_id: int) -> None:
+        self._tags = {"shard": str(shard_id)}
+        self.settled = Counter(
+            "orion_transfers_settled_total",
+            "Transfers settled, by final status and rejection reason.",
+            tag_keys=("status", "reason"),
+        )
+        self.latency = Histogram(
+            "orion_settle_latency_seconds",
+            "Accepted (by the API) to settled (committed by a shard).",
+            boundaries=LATENCY_BOUNDARIES_S,
+        )
+        self.apply = Histogram(
+            "orion_batch_apply_seconds",
+            "One batch's PostgreSQL transaction, claim to commit.",
+            boundaries=APPLY_BOUNDARIES_S,
+            tag_keys=("shard",),
+        )
+        self.size = Histogram(
+            "orion_batch_size_transfers",
+            "Transfers per dispatched batch.",
+            boundaries=BATCH_SIZE_BOUNDARIES,
+            tag_keys=("shard",),
+        )
+
+    def batch(self, size: int, apply_s: float) -> None:
+        self.size.observe(size, tags=self._tags)
+        self.apply.observe(apply_s, tags=self._tags)
+
+    def outcome(self, status: str, reason: str | None, latency_s: float) -> None:
+        self.settled.inc(1, tags={"status": status, "reason": reason or "none"})
+        self.latency.observe(max(latency_s, 0.0))
