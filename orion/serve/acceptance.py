@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from orion.messages import AcceptedTransfer, encode_transfer
 from orion.serve import idempotency as idem
+from orion.serve import observers
 from orion.serve.idempotency import Candidate
 from orion.serve.ports import DependencyUnavailableError, IdempotencyStore, Record, TransferProducer
 
@@ -91,6 +92,8 @@ class Acceptor:
             errors = [err] * len(items)
         acked = [c for c, e in zip(items, errors, strict=True) if e is None]
         failed = [c for c, e in zip(items, errors, strict=True) if e is not None]
+        if acked:
+            observers.accepted(len(acked))
         await self._settle_claims(acked, failed, now_ms)
         return {
             i: Answer(c.transfer.id, Verdict.ACCEPTED)

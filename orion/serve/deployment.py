@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from ray import serve
+from ray.serve import metrics
 
+from orion.serve import observers
 from orion.serve.app import create_app
 
 API_REPLICAS = 1
@@ -27,7 +29,14 @@ api = create_app()
 )
 @serve.ingress(api)
 class OrionAPI:
-    """All routes come from the FastAPI app; the class only carries Serve's options."""
+    """All routes come from the FastAPI app; the class only adds the replica's metrics."""
+
+    def __init__(self) -> None:
+        accepted = metrics.Counter(
+            "orion_transfers_accepted_total",
+            description="Transfers the broker acknowledged through this API (first acceptance).",
+        )
+        observers.on_accepted(accepted.inc)
 
 
 def application() -> Any:

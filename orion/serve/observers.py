@@ -1,0 +1,23 @@
+"""Hooks the hosting runtime attaches to count what the API does, without the API importing it.
+
+The FastAPI app runs under Ray Serve and under plain TestClient alike, so it never imports
+Ray; `orion.serve.deployment` (inside the Serve replica) registers a `ray.serve.metrics`
+counter here, and the acceptance path calls every registered observer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+AcceptedObserver = Callable[[int], None]
+_ACCEPTED: list[AcceptedObserver] = []
+
+
+def on_accepted(observer: AcceptedObserver) -> None:
+    _ACCEPTED.append(observer)
+
+
+def accepted(count: int) -> None:
+    """`count` transfers were just acknowledged by the broker (first acceptance only)."""
+    for observer in _ACCEPTED:
+        observer(count)
