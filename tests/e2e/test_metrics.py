@@ -68,10 +68,10 @@ def test_every_metric_is_exported_with_type_and_labels(
             kind, labels = missing[name]
             sample = f"{name}_count" if kind == "histogram" else name
             series = _prometheus(settings, "/api/v1/series", **{"match[]": sample})
-            if series:
+            family = name.removesuffix("_total")  # metadata names a counter's family
+            meta = _prometheus(settings, "/api/v1/metadata", metric=family) if series else {}
+            if family in meta:  # metadata can trail a brand-new series by a scrape
                 del missing[name]
-                family = name.removesuffix("_total")  # metadata names a counter's family
-                meta = _prometheus(settings, "/api/v1/metadata", metric=family)
                 assert meta[family][0]["type"] == kind, name
                 assert labels <= set(series[0]), (name, sorted(series[0]))
         time.sleep(2)
