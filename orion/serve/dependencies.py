@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections import OrderedDict
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
@@ -56,14 +57,21 @@ async def require_api_key(
         )
 
 
-_BATCHERS: dict[int, AcceptBatcher] = {}  # one per ApiDeps (per app instance)
+BATCHERS_MAX = 8  # one per app instance; a few more only in tests that build many apps
+# Keyed by id(), holding the deps themselves: while an entry lives its id cannot be reused
+# by another object, so a batcher is never handed to the wrong app.
+_BATCHERS: OrderedDict[int, tuple[ApiDeps, AcceptBatcher]] = OrderedDict()
 
 
 def batcher_of(deps: ApiDeps) -> AcceptBatcher:
     """The app's micro-batcher, made on first use inside the running event loop."""
-    batcher = _BATCHERS.get(id(deps))
-    if batcher is None:
-        batcher = _BATCHERS[id(deps)] = AcceptBatcher(Acceptor(deps.producer, deps.idempotency))
+    entry = _BATCHERS.get(id(deps))
+    if entry is not None and entry[0] is deps:
+        return entry[1]
+    batcher = AcceptBatcher(Acceptor(deps.producer, deps.idempotency))
+    _BATCHERS[id(deps)] = (deps, batcher)
+    while len(_BATCHERS) > BATCHERS_MAX:
+        _BATCHERS.popitem(last=False)
     return batcher
 
 
