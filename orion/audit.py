@@ -27,9 +27,8 @@ from orion.adapters import ledger_audit as db
 from orion.adapters.ledger_audit import Connection, KafkaReadError, Record, TopicSnapshot
 from orion.config import Settings
 from orion.domain import Status
-from orion.messages import MessageError, decode_transfer
+from orion.messages import ORCHESTRATOR_GROUP, MessageError, decode_transfer
 
-ORCHESTRATOR_GROUP = "orion-orchestrator"  # the group whose commits mean "settled"
 EXAMPLES_PER_CHECK_MAX = 10  # enough to start debugging; the count says how bad it is
 LOOKUP_IDS_MAX = 10_000  # ids per `= ANY(...)` lookup: one round trip, a small array
 FINAL_STATUSES = frozenset(str(status) for status in Status)  # completed, rejected

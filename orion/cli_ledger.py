@@ -12,9 +12,10 @@ from typing import Annotated, TypeVar
 import typer
 
 from orion.adapters import ledger_seed
-from orion.audit import ORCHESTRATOR_GROUP, run_audit
+from orion.audit import run_audit
 from orion.config import ConfigError, Settings, get_settings
 from orion.domain.money import format_amount
+from orion.messages import ORCHESTRATOR_GROUP
 from orion.seeding import SEED_ACCOUNTS_MAX, SeedError, SeedPlan, SeedResult, plan_seed
 
 T = TypeVar("T")

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from orion.domain.model import Transfer
 
 T = TypeVar("T")
+# The orchestrator's consumer group: its committed offsets mean "settled" (audit, status).
+ORCHESTRATOR_GROUP = "orion-orchestrator"
 MESSAGE_BYTES_MAX = 64 * 1024  # metadata included; a larger record is malformed, not a transfer
 
 

@@ -18,6 +18,7 @@ from orion.config import Settings
 from orion.db import migrate
 from orion.infra import manager
 from orion.infra.process import POLL_INTERVAL_S, Managed, ServiceError, port_open
+from orion.messages import ORCHESTRATOR_GROUP
 
 Echo = Callable[[str], None]
 RAY_READY_TIMEOUT_S = 90.0  # the head starts GCS, raylet and dashboard: ~10-20 s here
@@ -187,11 +188,10 @@ def app_status(settings: Settings, echo: Echo) -> None:
     """Orchestrator counters and consumer lag per partition (end offset - committed)."""
     use_local_ray(settings)
     from orion.actors import runtime
-    from orion.actors.orchestrator import CONSUMER_GROUP
     from orion.adapters import kafka as kafka_adapter
 
     lag = kafka_adapter.consumer_lag(
-        settings.kafka_bootstrap, settings.topic_transfers, CONSUMER_GROUP
+        settings.kafka_bootstrap, settings.topic_transfers, ORCHESTRATOR_GROUP
     )
     echo("consumer lag: " + ", ".join(f"p{p}={n}" for p, n in sorted(lag.items())))
     if ray_head(settings).pid() is None:

@@ -19,11 +19,11 @@ from orion.adapters.kafka import KafkaTransferSource
 from orion.adapters.locks import RedisAccountLocks
 from orion.config import get_settings
 from orion.faults import maybe_crash
+from orion.messages import ORCHESTRATOR_GROUP
 from orion.orchestration.engine import LOCK_LEASE_MS, Engine
 from orion.orchestration.ports import ShardPool
 
 log = logging.getLogger("orion.orchestrator")
-CONSUMER_GROUP = "orion-orchestrator"
 DRAIN_POLL_S = 0.05  # how often drain() checks that in-flight batches are done
 METRICS_INTERVAL_S = 1.0  # gauges and counters refreshed this often (Ray exports every ~5 s)
 LAG_INTERVAL_S = 5.0  # consumer lag asks the broker; once per scrape interval is enough
@@ -39,7 +39,7 @@ class Orchestrator:
         self._source = KafkaTransferSource(
             settings.kafka_bootstrap,
             settings.topic_transfers,
-            CONSUMER_GROUP,
+            ORCHESTRATOR_GROUP,
             settings.topic_dlq,
             on_assigned=self._on_assigned,
             on_revoked=self._on_revoked,
