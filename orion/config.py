@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     redis_db: Annotated[int, Field(ge=0, le=15)] = 0
 
     prometheus_port: Port = 9090
+    # Grafana is not installable here (not in Debian); docker compose runs it on this port.
+    grafana_port: Port = 3000
     api_port: Port = 8000
     # Bearer keys for the API (comma-separated). Empty: no auth, and the API stays on loopback.
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -79,10 +79,20 @@ def _ray_argv(settings: Settings) -> list[str]:
     ]  # fmt: skip
 
 
+def dashboard_env(settings: Settings) -> dict[str, str]:
+    """The Ray dashboard's Metrics tab queries this Prometheus and embeds this Grafana's
+    panels (Grafana runs under docker compose; without it the tab says so)."""
+    return {
+        "RAY_PROMETHEUS_HOST": f"http://{settings.host}:{settings.prometheus_port}",
+        "RAY_PROMETHEUS_NAME": "Prometheus",  # the datasource name dashboards/ provisions
+        "RAY_GRAFANA_HOST": f"http://{settings.host}:{settings.grafana_port}",
+    }
+
+
 def start_ray(settings: Settings, echo: Echo) -> None:
     head = ray_head(settings)
     if head.pid() is None:
-        env = dict(os.environ, **ray_env(settings))
+        env = dict(os.environ, **ray_env(settings), **dashboard_env(settings))
         head.start(_ray_argv(settings), env=env)
         echo("started: ray head")
     deadline = time.monotonic() + RAY_READY_TIMEOUT_S

@@ -2,8 +2,8 @@
 
 Ray exports application metrics through its per-node metrics agent, which Prometheus finds
 via Ray's service-discovery file; Ray prefixes every application metric with `ray_`, so
-`orion_pending_transfers` is scraped as `ray_orion_pending_transfers`. Ray refuses
-`Counter.inc(0)`, so a counter's series appears with its first event.
+`orion_pending_transfers` is scraped as `ray_orion_pending_transfers`. Every counter and
+each of its label sets starts at zero (`start_at_zero`), so a quiet system shows every series.
 """
 
 from __future__ import annotations
@@ -12,9 +12,28 @@ from collections.abc import Mapping
 
 from ray.util.metrics import Counter, Gauge, Histogram
 
+from orion.domain import Reason, Status
+
 LATENCY_BOUNDARIES_S: list[float] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 APPLY_BOUNDARIES_S: list[float] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 BATCH_SIZE_BOUNDARIES: list[float] = [1, 5, 10, 25, 50, 100, 250, 500, 1000]
+
+
+NO_REASON = "none"  # the reason label of a completed transfer
+SETTLED_LABEL_SETS: list[dict[str, str]] = [
+    {"status": Status.COMPLETED.value, "reason": NO_REASON},
+    *({"status": Status.REJECTED.value, "reason": reason.value} for reason in Reason),
+]
+
+
+def start_at_zero(counter: Counter, tags: Mapping[str, str] | None = None) -> None:
+    """Export `counter`'s series with the value 0 before its first event.
+
+    Ray's `Counter.inc` refuses 0, but the OpenTelemetry counter under it records a zero add,
+    which is how a series exists before anything happened (so `rate()` and alerts see 0, not
+    "no data"). `_record` is the method `inc` itself ends in.
+    """
+    counter._record(0.0, tags=dict(tags) if tags else None)
 
 
 class OrchestratorMetrics:
@@ -40,6 +59,8 @@ class OrchestratorMetrics:
             tag_keys=("partition",),
         )
         self._last: dict[str, int] = {}
+        for counter in (self.polled, self.dlq, self.conflicts, self.redispatched):
+            start_at_zero(counter)
 
     def counters(self, totals: Mapping[str, int]) -> None:
         meters = {
@@ -92,11 +113,13 @@ class ShardMetrics:
             boundaries=BATCH_SIZE_BOUNDARIES,
             tag_keys=("shard",),
         )
+        for tags in SETTLED_LABEL_SETS:
+            start_at_zero(self.settled, tags)
 
     def batch(self, size: int, apply_s: float) -> None:
         self.size.observe(size, tags=self._tags)
         self.apply.observe(apply_s, tags=self._tags)
 
     def outcome(self, status: str, reason: str | None, latency_s: float) -> None:
-        self.settled.inc(1, tags={"status": status, "reason": reason or "none"})
+        self.settled.inc(1, tags={"status": status, "reason": reason or NO_REASON})
         self.latency.observe(max(latency_s, 0.0))

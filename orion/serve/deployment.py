@@ -12,6 +12,7 @@ from typing import Any
 from ray import serve
 from ray.serve import metrics
 
+from orion.actors.metrics import start_at_zero
 from orion.serve import observers
 from orion.serve.app import create_app
 
@@ -36,6 +37,7 @@ class OrionAPI:
             "orion_transfers_accepted_total",
             description="Transfers the broker acknowledged through this API (first acceptance).",
         )
+        start_at_zero(accepted)
         observers.on_accepted(accepted.inc)
 
 

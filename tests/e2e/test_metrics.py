@@ -19,6 +19,7 @@ import httpx
 import pytest
 from kafka import KafkaProducer
 
+from orion.actors.metrics import SETTLED_LABEL_SETS
 from orion.config import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("audited")]
@@ -37,6 +38,8 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "ray_orion_consumer_lag_records": ("gauge", {"partition"}),
     "ray_orion_transfers_polled_total": ("counter", set()),
     "ray_orion_dlq_records_total": ("counter", set()),
+    "ray_orion_lock_conflicts_total": ("counter", set()),
+    "ray_orion_batches_redispatched_total": ("counter", set()),
     "ray_component_cpu_percentage": ("gauge", {"Component"}),
     "ray_component_rss_mb": ("gauge", {"Component"}),
 }
@@ -76,6 +79,19 @@ def test_every_metric_is_exported_with_type_and_labels(
                 assert labels <= set(series[0]), (name, sorted(series[0]))
         time.sleep(2)
     assert not missing, f"never scraped: {sorted(missing)}"
+
+
+def test_every_counter_label_set_starts_at_zero(system: str, settings: Settings) -> None:
+    """Every status/reason pair of the settled counter is a series from the shards' start,
+    including reasons no test ever produces, so a quiet system reads 0, not "no data"."""
+    wanted = {(tags["status"], tags["reason"]) for tags in SETTLED_LABEL_SETS}
+    seen: set[tuple[str, str]] = set()
+    deadline = time.monotonic() + SCRAPE_WAIT_S
+    while wanted - seen and time.monotonic() < deadline:
+        rows = _prometheus(settings, "/api/v1/query", query="ray_orion_transfers_settled_total")
+        seen = {(r["metric"]["status"], r["metric"]["reason"]) for r in rows["result"]}
+        time.sleep(2)
+    assert wanted <= seen, f"missing label sets: {sorted(wanted - seen)}"
 
 
 def _panel_queries() -> list[tuple[str, str]]:
