@@ -8,11 +8,13 @@ each of its label sets starts at zero (`start_at_zero`), so a quiet system shows
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import collections
+from collections.abc import Mapping, Sequence
 
 from ray.util.metrics import Counter, Gauge, Histogram
 
 from orion.domain import Reason, Status
+from orion.messages import OutcomeRecord
 
 LATENCY_BOUNDARIES_S: list[float] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 APPLY_BOUNDARIES_S: list[float] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
@@ -120,6 +122,10 @@ class ShardMetrics:
         self.size.observe(size, tags=self._tags)
         self.apply.observe(apply_s, tags=self._tags)
 
-    def outcome(self, status: str, reason: str | None, latency_s: float) -> None:
-        self.settled.inc(1, tags={"status": status, "reason": reason or NO_REASON})
-        self.latency.observe(max(latency_s, 0.0))
+    def outcomes(self, outcomes: Sequence[OutcomeRecord]) -> None:
+        """One counter add per status/reason pair of the batch; one latency per transfer."""
+        counts = collections.Counter((o.status, o.reason or NO_REASON) for o in outcomes)
+        for (status, reason), n in counts.items():
+            self.settled.inc(n, tags={"status": status, "reason": reason})
+        for o in outcomes:
+            self.latency.observe(max((o.settled_at_ms - o.accepted_at_ms) / 1000, 0.0))

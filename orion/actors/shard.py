@@ -48,8 +48,7 @@ class Shard:
             self._settings.topic_results,
             [(o.transfer_id.encode(), encode_outcome(o)) for o in outcomes],
         )
-        for o in outcomes:
-            self._metrics.outcome(o.status, o.reason, (o.settled_at_ms - o.accepted_at_ms) / 1000)
+        self._metrics.outcomes(outcomes)
         return outcomes
 
     def ping(self) -> int:
