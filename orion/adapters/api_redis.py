@@ -1,16 +1,18 @@
 """The API's idempotency store on Redis (redis-py's asyncio client); imports redis for the API.
 
-Guarantees: a batch of claims, promotions or releases is one round trip (pipelined). A claim is
-`SET key value NX GET PX ttl` (Redis >= 7.0), so winning and learning the current holder are
-one atomic command. Promote and release are Lua compare-and-set / compare-and-delete (by
-EVALSHA, loaded on first NOSCRIPT), so a request only ever changes the key it still owns.
-Redis errors become DependencyUnavailableError.
+Guarantees: a batch of claims, promotions or releases is ONE Lua script call carrying every
+key (atomic, one round trip, one reply to parse; a micro-batch of 500 requests costs the
+API one command, not 500). A claim is `SET key value NX GET PX ttl` (Redis >= 7.0), so
+winning and learning the current holder are one atomic step per key. Promote and release
+are compare-and-set / compare-and-delete, so a request only ever changes the key it still
+owns. Scripts run by EVALSHA, loaded on the first NOSCRIPT. Redis errors become
+DependencyUnavailableError.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aredis
@@ -22,15 +24,30 @@ from orion.serve.ports import DependencyUnavailableError
 SOCKET_TIMEOUT_S = 2.0  # local Redis answers in microseconds; longer means it is down
 POOL_CONNECTIONS_MAX = 64  # concurrent requests beyond this wait for a connection
 
-_PROMOTE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+# KEYS: the ids' keys; ARGV[1]: ttl (ms), then one value per key. Per key: nil if this call
+# set it (won), else the value that already held it.
+_CLAIM = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  out[i] = redis.call('SET', key, ARGV[i + 1], 'NX', 'GET', 'PX', ARGV[1])
 end
-return false
+return out
 """
+# ARGV[1]: ttl (ms), then (expected, new) per key.
+_PROMOTE = """
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[2 * i] then
+    redis.call('SET', key, ARGV[2 * i + 1], 'PX', ARGV[1])
+  end
+end
+return 0
+"""
+# ARGV: the expected value per key.
 _RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i] then
+    redis.call('DEL', key)
+  end
 end
 return 0
 """
@@ -49,53 +66,50 @@ class RedisIdempotencyStore:
         self._redis = aredis.Redis(connection_pool=pool)
 
     async def claim(self, claims: Sequence[tuple[str, str]], ttl_ms: int) -> list[str | None]:
-        def queue(target: Any) -> list[Any]:
-            return [
-                target.set(redis_key(transfer_id), value, nx=True, get=True, px=ttl_ms)
-                for transfer_id, value in claims
-            ]
-
-        return [None if v is None else str(v) for v in await self._many(queue, len(claims))]
+        if not claims:
+            return []
+        keys = [redis_key(transfer_id) for transfer_id, _ in claims]
+        held = await self._eval(_CLAIM, keys, [ttl_ms, *(value for _, value in claims)])
+        return [None if v is None else str(v) for v in held]
 
     async def get(self, transfer_id: str) -> str | None:
-        [value] = await self._many(lambda target: [target.get(redis_key(transfer_id))], 1)
+        value = await self._call(self._redis.get(redis_key(transfer_id)))
         return None if value is None else str(value)
 
     async def promote(self, items: Sequence[tuple[str, str, str]], ttl_ms: int) -> None:
-        rows = [[redis_key(i), expected, new, ttl_ms] for i, expected, new in items]
-        await self._eval(_PROMOTE, rows)
+        if items:
+            args: list[Any] = [ttl_ms]
+            for _, expected, new in items:
+                args += (expected, new)
+            await self._eval(_PROMOTE, [redis_key(i) for i, _, _ in items], args)
 
     async def release(self, items: Sequence[tuple[str, str]]) -> None:
-        await self._eval(_RELEASE, [[redis_key(i), expected] for i, expected in items])
+        if items:
+            keys = [redis_key(i) for i, _ in items]
+            await self._eval(_RELEASE, keys, [expected for _, expected in items])
 
     async def ping(self) -> None:
-        await self._many(lambda target: [target.ping()], 1)
+        await self._call(self._redis.ping())
 
     async def aclose(self) -> None:
         await self._redis.aclose()
 
-    async def _eval(self, script: str, rows: list[list[Any]]) -> None:
-        """EVALSHA each row (key first), loading the script once if Redis lacks it."""
+    async def _eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA the script over `keys`, loading it once if Redis lacks it."""
         sha = hashlib.sha1(script.encode()).hexdigest()  # how Redis names a script
-        for attempt in range(2):
-            try:
-                await self._many(lambda t: [t.evalsha(sha, 1, *row) for row in rows], len(rows))
-                return
-            except NoScriptError:
-                if attempt:
-                    raise DependencyUnavailableError("redis", "script vanished twice") from None
-                await self._many(lambda target: [target.script_load(script)], 1)
-
-    async def _many(self, queue: Callable[[Any], list[Any]], count: int) -> list[Any]:
-        """Run the queued commands: directly when one, else pipelined in one round trip."""
-        if count == 0:
-            return []
         try:
-            if count == 1:
-                return [await queue(self._redis)[0]]
-            async with self._redis.pipeline(transaction=False) as pipe:
-                queue(pipe)
-                return list(await pipe.execute())
+            return await self._call(self._redis.evalsha(sha, len(keys), *keys, *args))
+        except NoScriptError:
+            await self._call(self._redis.script_load(script))
+        try:
+            return await self._call(self._redis.evalsha(sha, len(keys), *keys, *args))
+        except NoScriptError:
+            raise DependencyUnavailableError("redis", "script vanished twice") from None
+
+    @staticmethod
+    async def _call(command: Any) -> Any:
+        try:
+            return await command
         except NoScriptError:
             raise
         except RedisError as err:

@@ -66,7 +66,7 @@ def test_a_script_redis_does_not_know_is_loaded_and_run(settings: Settings) -> N
         key = str(uuid.uuid4())
         script = f"-- {uuid.uuid4()}\nreturn redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000)"
         try:
-            await store._eval(script, [[redis_key(key), "loaded"]])
+            await store._eval(script, [redis_key(key)], ["loaded"])
             return await store.get(key)
         finally:
             await store.aclose()
