@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from orion.domain.model import Transfer
+from orion.domain.model import Transfer, pickled_by_fields
 
 T = TypeVar("T")
 # The orchestrator's consumer group: its committed offsets mean "settled" (audit, status).
@@ -26,6 +26,7 @@ class MessageError(ValueError):
     """A record that is not a well-formed Orion message."""
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class AcceptedTransfer:
     transfer: Transfer
@@ -33,6 +34,7 @@ class AcceptedTransfer:
     metadata: dict[str, Any] | None = None
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class QueuedTransfer:
     """An accepted transfer as the orchestrator holds it: with its Kafka coordinates.
@@ -55,6 +57,7 @@ class QueuedTransfer:
         object.__setattr__(self, "credit_account_id", t.credit_account_id)
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class OutcomeRecord:
     transfer_id: str

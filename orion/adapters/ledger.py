@@ -37,8 +37,8 @@ INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, currency
                        batch_id, shard, kafka_partition, kafka_offset, metadata, accepted_at)
 SELECT u.id, u.debit, u.credit, u.amount, u.currency, 'claimed', %s, %s, u.p, u.o, u.meta,
        to_timestamp(u.acc / 1000.0)
-FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::text[], %s::int[],
-            %s::bigint[], %s::jsonb[], %s::bigint[])
+FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::int[],
+            %b::bigint[], %b::jsonb[], %b::bigint[])
      AS u(id, debit, credit, amount, currency, p, o, meta, acc)
 ON CONFLICT (id) DO NOTHING
 RETURNING id::text
@@ -46,25 +46,25 @@ RETURNING id::text
 STORED = """
 SELECT id::text, status, reason, debit_account_id, credit_account_id, amount, currency,
        accepted_at, settled_at
-FROM transfers WHERE id = ANY(%s::uuid[]) AND status <> 'claimed'
+FROM transfers WHERE id = ANY(%b::uuid[]) AND status <> 'claimed'
 """
 LOCK_ACCOUNTS = """
 SELECT id, currency, balance, overdraft_limit FROM accounts
-WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE
+WHERE id = ANY(%b::text[]) ORDER BY id FOR UPDATE
 """
 SET_BALANCES = """
 UPDATE accounts a SET balance = v.balance, updated_at = %s
-FROM unnest(%s::text[], %s::bigint[]) AS v(id, balance) WHERE a.id = v.id
+FROM unnest(%b::text[], %b::bigint[]) AS v(id, balance) WHERE a.id = v.id
 """
 INSERT_ENTRIES = """
 INSERT INTO entries (transfer_id, account_id, delta, balance_after)
-SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bigint[], %s::bigint[])
+SELECT * FROM unnest(%b::uuid[], %b::text[], %b::bigint[], %b::bigint[])
 """
 # The uncorrelated scalar subquery runs once per statement: one sequence value per batch.
 SET_OUTCOMES = f"""
 UPDATE transfers t SET status = v.status, reason = v.reason, settled_at = %s,
        settle_seq = (SELECT nextval('transfer_settle_seq')) * {SETTLE_SEQ_STRIDE} + v.pos
-FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::int[]) AS v(id, status, reason, pos)
+FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::int[]) AS v(id, status, reason, pos)
 WHERE t.id = v.id
 """
 

@@ -10,9 +10,33 @@ because the schema forbids it and a decision made on one would be wrong.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import operator
+from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
+
+C = TypeVar("C", bound=type[Any])
+
+
+def pickled_by_fields(cls: C) -> C:
+    """Pickle a frozen, slotted dataclass as `cls(*init_fields)`.
+
+    The default for slotted dataclasses calls `dataclasses.fields()` for every instance it
+    pickles and unpickles; batches of thousands cross Ray between the orchestrator and the
+    shards, and that was a sixth of a shard's time. This is the same pickle protocol, three
+    times cheaper (one C-level attrgetter, one constructor call).
+    """
+    names = tuple(f.name for f in fields(cls) if f.init)
+    if len(names) < 2:
+        raise TypeError(f"{cls.__name__}: needs at least two init fields")
+    values = operator.attrgetter(*names)
+
+    def reduce(self: Any) -> tuple[C, tuple[Any, ...]]:
+        return cls, values(self)
+
+    setattr(cls, "__reduce__", reduce)  # noqa: B010 - mypy rejects assigning a method
+    return cls
+
 
 WORLD_ACCOUNT_ID = "@world"  # money enters and leaves through it; unbounded overdraft
 SYSTEM_ACCOUNT_PREFIX = "@"  # ids starting with it are Orion's; clients cannot create them
@@ -62,6 +86,7 @@ class Routable(Protocol):
     def credit_account_id(self) -> str: ...
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Transfer:
     """A request to move `amount` minor units of `currency` from debit to credit."""
