@@ -68,7 +68,9 @@ class Settings(BaseSettings):
     serve_throughput_optimized: bool = True
     # Serve's own HTTP proxy still runs in that mode; it gets this port, clients use api_port.
     serve_proxy_port: Port = 8001
-    shard_count: Annotated[int, Field(ge=1, le=64)] = 4
+    # One shard per core: on this 2-core box 2 shards settled 4.1-4.8k/s against 3.4-4.2k/s
+    # with 4 (smaller batches, more processes) and 3.2k/s with 1 (load/RESULTS.md).
+    shard_count: Annotated[int, Field(ge=1, le=64)] = 2
     # Ray writes its Prometheus service-discovery file here (session_latest is a symlink).
     ray_temp_dir: Path = Path("/tmp/ray")
 
