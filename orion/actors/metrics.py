@@ -13,19 +13,12 @@ from collections.abc import Mapping, Sequence
 
 from ray.util.metrics import Counter, Gauge, Histogram
 
-from orion.domain import Reason, Status
+from orion.actors.labels import NO_REASON, SETTLED_LABEL_SETS
 from orion.messages import OutcomeRecord
 
 LATENCY_BOUNDARIES_S: list[float] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 APPLY_BOUNDARIES_S: list[float] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 BATCH_SIZE_BOUNDARIES: list[float] = [1, 5, 10, 25, 50, 100, 250, 500, 1000]
-
-
-NO_REASON = "none"  # the reason label of a completed transfer
-SETTLED_LABEL_SETS: list[dict[str, str]] = [
-    {"status": Status.COMPLETED.value, "reason": NO_REASON},
-    *({"status": Status.REJECTED.value, "reason": reason.value} for reason in Reason),
-]
 
 
 def start_at_zero(counter: Counter, tags: Mapping[str, str] | None = None) -> None:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from kafka import KafkaProducer
 
-from orion.actors.metrics import SETTLED_LABEL_SETS
+from orion.actors.labels import SETTLED_LABEL_SETS  # not .metrics: that imports Ray
 from orion.config import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("audited")]
