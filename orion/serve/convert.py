@@ -103,18 +103,19 @@ def view_of_row(row: TransferRow) -> TransferView:
 
 
 def view_of_outcome(outcome: OutcomeRecord) -> TransferView:
-    return TransferView.model_validate(
-        {
-            "id": outcome.transfer_id,
-            "status": outcome.status,
-            "reason": outcome.reason,
-            "debit_account_id": outcome.debit_account_id,
-            "credit_account_id": outcome.credit_account_id,
-            "amount": format_amount(outcome.amount, outcome.currency),
-            "currency": outcome.currency,
-            "accepted_at": _from_ms(outcome.accepted_at_ms),
-            "settled_at": _from_ms(outcome.settled_at_ms),
-        }
+    """An outcome read from the results topic, shown exactly as its stored row would be."""
+    return view_of_row(
+        TransferRow(
+            id=outcome.transfer_id,
+            status=outcome.status,
+            reason=outcome.reason,
+            debit_account_id=outcome.debit_account_id,
+            credit_account_id=outcome.credit_account_id,
+            amount=outcome.amount,
+            currency=outcome.currency,
+            accepted_at=_from_ms(outcome.accepted_at_ms),
+            settled_at=_from_ms(outcome.settled_at_ms),
+        )
     )
 
 
