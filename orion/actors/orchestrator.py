@@ -74,8 +74,11 @@ class Orchestrator:
                     self._export(metrics)
                     next_metrics = now + METRICS_INTERVAL_S
                 if now >= next_lag:
-                    metrics.consumer_lag(self._source.lag())
-                    next_lag = now + LAG_INTERVAL_S
+                    lag = self._source.lag()
+                    metrics.consumer_lag(lag)
+                    # Not yet assigned (just started or rebalancing): ask again soon, so a
+                    # restarted orchestrator's lag series reappears within a second.
+                    next_lag = now + (LAG_INTERVAL_S if lag else METRICS_INTERVAL_S)
         except BaseException:
             log.exception("orchestrator loop failed; exiting so Ray restarts this actor")
             os._exit(1)

@@ -70,7 +70,9 @@ def test_every_metric_is_exported_with_type_and_labels(
         for name in list(missing):
             kind, labels = missing[name]
             sample = f"{name}_count" if kind == "histogram" else name
-            series = _prometheus(settings, "/api/v1/series", **{"match[]": sample})
+            # an instant query: the series is live now, not just somewhere in the history
+            rows = _prometheus(settings, "/api/v1/query", query=sample)["result"]
+            series = [row["metric"] for row in rows]
             family = name.removesuffix("_total")  # metadata names a counter's family
             meta = _prometheus(settings, "/api/v1/metadata", metric=family) if series else {}
             if family in meta:  # metadata can trail a brand-new series by a scrape
@@ -105,9 +107,18 @@ def _panel_queries() -> list[tuple[str, str]]:
 
 def test_every_dashboard_panel_query_returns_data(settings: Settings) -> None:
     """Each panel of every Orion dashboard parses in Prometheus and returns data from the
-    live system (runs after the test above put traffic through it)."""
+    live system (runs after the test above put traffic through it).
+
+    A series an actor exports can be briefly absent: the fault tests restart the orchestrator
+    just before, and its gauges reach Prometheus one export plus one scrape after it is back.
+    So each query gets the scrape wait to return data; a query that never does fails."""
     queries = _panel_queries()
     assert queries
-    for title, expr in queries:
-        result = _prometheus(settings, "/api/v1/query", query=expr)
-        assert result["result"], f"no data for {title}: {expr}"
+    empty = dict(queries)
+    deadline = time.monotonic() + SCRAPE_WAIT_S
+    while empty and time.monotonic() < deadline:
+        for title, expr in list(empty.items()):
+            if _prometheus(settings, "/api/v1/query", query=expr)["result"]:
+                del empty[title]
+        time.sleep(2)
+    assert not empty, f"no data for: {empty}"
