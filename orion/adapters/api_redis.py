@@ -5,8 +5,12 @@ key (atomic, one round trip, one reply to parse; a micro-batch of 500 requests c
 API one command, not 500). A claim is `SET key value NX GET PX ttl` (Redis >= 7.0), so
 winning and learning the current holder are one atomic step per key. Promote and release
 are compare-and-set / compare-and-delete, so a request only ever changes the key it still
-owns. Scripts run by EVALSHA, loaded on the first NOSCRIPT. Redis errors become
-DependencyUnavailableError.
+owns. Scripts run by EVALSHA, loaded on the first NOSCRIPT.
+
+A command that fails on a dropped connection (Redis restarted, or closed an idle client) is
+sent once more on a fresh one. That is safe for every call here: a repeated claim finds the
+request's own pending value (the caller counts that as won), promote and release are
+compare-and-set, get and ping read. Errors left after that become DependencyUnavailableError.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from orion.serve.idempotency import redis_key
@@ -23,6 +29,8 @@ from orion.serve.ports import DependencyUnavailableError
 
 SOCKET_TIMEOUT_S = 2.0  # local Redis answers in microseconds; longer means it is down
 POOL_CONNECTIONS_MAX = 64  # concurrent requests beyond this wait for a connection
+CLIENT_NAME = "orion-api"  # what `CLIENT LIST` shows for these connections
+RETRIES_ON_CONNECTION_ERROR = 1  # one fresh connection; a second failure means Redis is down
 
 # KEYS: the ids' keys; ARGV[1]: ttl (ms), then one value per key. Per key: nil if this call
 # set it (won), else the value that already held it.
@@ -54,13 +62,15 @@ return 0
 
 
 class RedisIdempotencyStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, client_name: str = CLIENT_NAME) -> None:
         pool = aredis.BlockingConnectionPool.from_url(
             url,
             max_connections=POOL_CONNECTIONS_MAX,
             timeout=SOCKET_TIMEOUT_S,
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=SOCKET_TIMEOUT_S,
+            retry=Retry(NoBackoff(), RETRIES_ON_CONNECTION_ERROR),
+            client_name=client_name,
             decode_responses=True,
         )
         self._redis = aredis.Redis(connection_pool=pool)

@@ -69,8 +69,15 @@ class Acceptor:
             except DependencyUnavailableError as err:
                 answers.update({i: _unavailable(items[i], str(err)) for i in todo})
                 return [answers[i] for i in range(len(items))]
-            won = [i for i, h in zip(todo, held, strict=True) if h is None]
-            lost = [(i, h) for i, h in zip(todo, held, strict=True) if h is not None]
+            won: list[int] = []
+            lost: list[tuple[int, str]] = []
+            for i, h in zip(todo, held, strict=True):
+                # Its own pending value means this request's claim ran already (the store
+                # repeated a call whose reply was lost): that is a win too.
+                if h is None or h == items[i].pending_value:
+                    won.append(i)
+                else:
+                    lost.append((i, h))
             answers.update(await self._produce([items[i] for i in won], won))
             resolved = await asyncio.gather(*(self._follow(items[i], h) for i, h in lost))
             todo = [i for (i, _), a in zip(lost, resolved, strict=True) if a is None]

@@ -4,17 +4,19 @@ Responsibilities: reduce a validated transfer to one canonical JSON text (so "12
 "12.30", or reordered metadata keys, are the same body), hash it, and encode / decode the
 value kept under `orion:idem:{id}`:
 
-    "<sha256>:pending"                                  claimed, produce in progress
+    "<sha256>:pending:<owner>"                          claimed, produce in progress
     "<sha256>:accepted:<accepted_at_ms>:<canonical>"    the broker acknowledged it
 
 The accepted value carries the body so `GET /v1/transfers/{id}` can answer before the
-transfer settles. Pure: no I/O.
+transfer settles. `<owner>` is a random token per request: a claim that finds its own
+pending value has won, so a claim repeated after a dropped connection is safe. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from orion.domain.model import Transfer
 IDEM_TTL_MS = 7 * 24 * 3600 * 1000  # a client may retry a transfer for a week and get one answer
 # A claim whose owner died mid-produce frees itself after this; well above the send timeout.
 IDEM_PENDING_TTL_MS = 60_000
+OWNER_TOKEN_BYTES = 8  # per request; 64 random bits never repeat among one id's requests
 PENDING = "pending"
 ACCEPTED = "accepted"
 
@@ -35,10 +38,11 @@ class Candidate:
     metadata: dict[str, Any] | None
     canonical: str
     digest: str
+    owner: str
 
     @property
     def pending_value(self) -> str:
-        return f"{self.digest}:{PENDING}"
+        return f"{self.digest}:{PENDING}:{self.owner}"
 
     def accepted_value(self, accepted_at_ms: int) -> str:
         return f"{self.digest}:{ACCEPTED}:{accepted_at_ms}:{self.canonical}"
@@ -63,14 +67,15 @@ def candidate(transfer: Transfer, metadata: dict[str, Any] | None) -> Candidate:
     }
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    return Candidate(transfer, metadata or None, canonical, digest)
+    owner = secrets.token_hex(OWNER_TOKEN_BYTES)
+    return Candidate(transfer, metadata or None, canonical, digest, owner)
 
 
 def decode(value: str) -> StoredValue:
     """Parse a stored value; raises ValueError for anything this module did not write."""
     digest, _, rest = value.partition(":")
     state, _, rest = rest.partition(":")
-    if state == PENDING and not rest:
+    if state == PENDING:
         return StoredValue(digest, state)
     if state != ACCEPTED:
         raise ValueError(f"unknown idempotency state {state!r}")

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import pytest
+import redis.asyncio as aredis
 
 from orion.adapters.api_redis import RedisIdempotencyStore
 from orion.config import Settings
@@ -72,3 +73,29 @@ def test_a_script_redis_does_not_know_is_loaded_and_run(settings: Settings) -> N
             await store.aclose()
 
     assert asyncio.run(run()) == "loaded"
+
+
+def test_a_connection_the_server_closed_is_replaced_without_an_error(settings: Settings) -> None:
+    """Redis drops the store's pooled connections (as on a restart): the next calls run on
+    fresh ones instead of failing, and a repeated claim still reports the holder."""
+    name = f"orion-test-{uuid.uuid4().hex[:8]}"
+
+    async def run() -> tuple[int, list[str | None]]:
+        store = RedisIdempotencyStore(settings.redis_url, client_name=name)
+        admin = aredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            taken = str(uuid.uuid4())
+            await store.claim([(taken, "h1:pending:a")], TTL_MS)
+            mine = [c for c in await admin.client_list() if c["name"] == name]
+            for client in mine:
+                await admin.client_kill_filter(_id=client["id"])
+            return len(mine), await store.claim(
+                [(taken, "h2:pending:b"), (str(uuid.uuid4()), "h3:pending:c")], TTL_MS
+            )
+        finally:
+            await store.aclose()
+            await admin.aclose()
+
+    killed, held = asyncio.run(run())
+    assert killed >= 1
+    assert held == ["h1:pending:a", None]

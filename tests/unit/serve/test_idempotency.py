@@ -102,8 +102,8 @@ def test_concurrent_twins_produce_exactly_once() -> None:
         producer, store = FakeProducer(), FakeStore()
         producer.gate = asyncio.Event()
         acceptor = Acceptor(producer, store)
-        twin = item(str(uuid.uuid4()))
-        tasks = [asyncio.create_task(acceptor.accept([twin])) for _ in range(8)]
+        transfer_id = str(uuid.uuid4())  # eight requests, one candidate (owner) each
+        tasks = [asyncio.create_task(acceptor.accept([item(transfer_id)])) for _ in range(8)]
         await asyncio.sleep(0.05)  # every twin has claimed or is polling the pending key
         assert producer.records == []
         producer.gate.set()
@@ -123,8 +123,8 @@ def test_winner_failure_lets_a_twin_claim_and_produce() -> None:
         producer, store = FailingOnce(), FakeStore()
         producer.gate = asyncio.Event()
         acceptor = Acceptor(producer, store)
-        twin = item(str(uuid.uuid4()))
-        tasks = [asyncio.create_task(acceptor.accept([twin])) for _ in range(8)]
+        transfer_id = str(uuid.uuid4())  # eight requests, one candidate (owner) each
+        tasks = [asyncio.create_task(acceptor.accept([item(transfer_id)])) for _ in range(8)]
         await asyncio.sleep(0.05)
         producer.gate.set()
         answers = await asyncio.gather(*tasks)
@@ -142,7 +142,8 @@ def test_a_claim_that_stays_pending_is_503_after_the_bounded_wait() -> None:
     async def run() -> Verdict:
         store = FakeStore()
         twin = item(str(uuid.uuid4()))
-        store.values[twin.transfer.id] = twin.pending_value  # an owner that hangs
+        owner = item(twin.transfer.id)  # the same body, claimed by a request that hangs
+        store.values[twin.transfer.id] = owner.pending_value
         [answer] = await Acceptor(FakeProducer(), store, pending_wait_s=0.05).accept([twin])
         return answer.verdict
 
@@ -228,3 +229,28 @@ def test_metadata_key_order_does_not_change_the_body(
     assert client.post("/v1/transfers", json=again).status_code == 202
     [record] = producer.transfers
     assert record.metadata == {"a": 1, "b": {"c": 2.5, "d": "x"}}
+
+
+class RepeatingStore(FakeStore):
+    """Runs every claim twice and answers the second: a reply lost on a dropped connection,
+    then the client's retry on a fresh one."""
+
+    async def claim(self, claims: Sequence[tuple[str, str]], ttl_ms: int) -> list[str | None]:
+        await super().claim(claims, ttl_ms)
+        return await super().claim(claims, ttl_ms)
+
+
+def test_a_repeated_claim_still_wins_and_produces_once() -> None:
+    """The retried claim finds the request's own pending value: accepted, one record; a twin
+    with the same body (another request) still waits for it rather than winning too."""
+
+    async def run() -> tuple[list[Verdict], int]:
+        producer = FakeProducer()
+        acceptor = Acceptor(producer, RepeatingStore())
+        transfer_id = str(uuid.uuid4())
+        answers = await acceptor.accept([item(transfer_id), item(transfer_id)])
+        return [a.verdict for a in answers], len(producer.records)
+
+    verdicts, produced = asyncio.run(run())
+    assert verdicts == [Verdict.ACCEPTED, Verdict.ACCEPTED]
+    assert produced == 1
