@@ -107,11 +107,6 @@ class RecordProducer:
 SESSION_TIMEOUT_MS = 10_000  # a crashed orchestrator's partitions move on within ~10 s
 HEARTBEAT_INTERVAL_MS = 2_000  # at most a third of the session timeout, as Kafka advises
 MAX_POLL_INTERVAL_MS = 120_000  # the engine polls every few ms; this only catches a hang
-# The broker answers a fetch once this much is waiting, or after the wait below: under load
-# a fetch carries a chunk of records instead of each produce request's few, and the broker
-# (on the same 2 cores) answers far fewer fetches. The wait bounds the settle latency added.
-FETCH_MIN_BYTES = 32 * 1024
-FETCH_MAX_WAIT_MS = 10
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -149,8 +144,6 @@ class KafkaTransferSource:
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
             max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
-            fetch_min_bytes=FETCH_MIN_BYTES,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         self._consumer.subscribe([topic], listener=_Rebalance(on_assigned, on_revoked))
         self._dlq = RecordProducer(bootstrap, f"{group}-dlq")
