@@ -47,9 +47,17 @@ class RayShardPool:
         self._refs[self._handles[shard].apply.remote(batch_id, list(batch))] = batch_id
 
     def completed(self, timeout_s: float) -> list[Completion]:
+        """Every batch that has finished, waiting up to `timeout_s` for the first one."""
         if not self._refs:
             return []
-        ready, _ = ray.wait(list(self._refs), num_returns=len(self._refs), timeout=timeout_s)
+        refs = list(self._refs)
+        # Wake on the FIRST result (waiting for all of them always ran out the timeout), then
+        # sweep whatever else is ready without waiting.
+        first, pending = ray.wait(refs, num_returns=1, timeout=timeout_s)
+        ready = first
+        if first and pending:
+            more, _ = ray.wait(pending, num_returns=len(pending), timeout=0)
+            ready = first + more
         done = []
         for ref in ready:
             batch_id = self._refs.pop(ref)
