@@ -5,7 +5,7 @@ key (atomic, one round trip, one reply to parse; a micro-batch of 500 requests c
 API one command, not 500). A claim is `SET key value NX GET PX ttl` (Redis >= 7.0), so
 winning and learning the current holder are one atomic step per key. Promote and release
 are compare-and-set / compare-and-delete, so a request only ever changes the key it still
-owns. Scripts run by EVALSHA, loaded on the first NOSCRIPT.
+owns. Scripts are redis-py registered scripts (EVALSHA, loaded on the first NOSCRIPT).
 
 A command that fails on a dropped connection (Redis restarted, or closed an idle client) is
 sent once more on a fresh one. That is safe for every call here: a repeated claim finds the
@@ -15,14 +15,13 @@ compare-and-set, get and ping read. Errors left after that become DependencyUnav
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import redis.asyncio as aredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from orion.serve.idempotency import redis_key
 from orion.serve.ports import DependencyUnavailableError
@@ -74,12 +73,15 @@ class RedisIdempotencyStore:
             decode_responses=True,
         )
         self._redis = aredis.Redis(connection_pool=pool)
+        self._claim = self._redis.register_script(_CLAIM)
+        self._promote = self._redis.register_script(_PROMOTE)
+        self._release = self._redis.register_script(_RELEASE)
 
     async def claim(self, claims: Sequence[tuple[str, str]], ttl_ms: int) -> list[str | None]:
         if not claims:
             return []
         keys = [redis_key(transfer_id) for transfer_id, _ in claims]
-        held = await self._eval(_CLAIM, keys, [ttl_ms, *(value for _, value in claims)])
+        held = await self._call(self._claim(keys, [ttl_ms, *(value for _, value in claims)]))
         return [None if v is None else str(v) for v in held]
 
     async def get(self, transfer_id: str) -> str | None:
@@ -91,12 +93,12 @@ class RedisIdempotencyStore:
             args: list[Any] = [ttl_ms]
             for _, expected, new in items:
                 args += (expected, new)
-            await self._eval(_PROMOTE, [redis_key(i) for i, _, _ in items], args)
+            await self._call(self._promote([redis_key(i) for i, _, _ in items], args))
 
     async def release(self, items: Sequence[tuple[str, str]]) -> None:
         if items:
             keys = [redis_key(i) for i, _ in items]
-            await self._eval(_RELEASE, keys, [expected for _, expected in items])
+            await self._call(self._release(keys, [expected for _, expected in items]))
 
     async def ping(self) -> None:
         await self._call(self._redis.ping())
@@ -104,23 +106,9 @@ class RedisIdempotencyStore:
     async def aclose(self) -> None:
         await self._redis.aclose()
 
-    async def _eval(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA the script over `keys`, loading it once if Redis lacks it."""
-        sha = hashlib.sha1(script.encode()).hexdigest()  # how Redis names a script
-        try:
-            return await self._call(self._redis.evalsha(sha, len(keys), *keys, *args))
-        except NoScriptError:
-            await self._call(self._redis.script_load(script))
-        try:
-            return await self._call(self._redis.evalsha(sha, len(keys), *keys, *args))
-        except NoScriptError:
-            raise DependencyUnavailableError("redis", "script vanished twice") from None
-
     @staticmethod
-    async def _call(command: Any) -> Any:
+    async def _call(command: Awaitable[Any]) -> Any:
         try:
             return await command
-        except NoScriptError:
-            raise
         except RedisError as err:
             raise DependencyUnavailableError("redis", str(err)) from err

@@ -10,7 +10,6 @@ import redis.asyncio as aredis
 
 from orion.adapters.api_redis import RedisIdempotencyStore
 from orion.config import Settings
-from orion.serve.idempotency import redis_key
 
 pytestmark = pytest.mark.integration
 TTL_MS = 60_000
@@ -59,18 +58,22 @@ def test_promote_and_release_only_touch_the_owned_value(settings: Settings) -> N
 
 
 def test_a_script_redis_does_not_know_is_loaded_and_run(settings: Settings) -> None:
-    """EVALSHA of an unknown script (as after a Redis restart) loads it and retries once;
-    a never-seen script text stands in for a flushed one without flushing shared Redis."""
+    """After Redis forgets its scripts (a restart, or SCRIPT FLUSH), the store's next call
+    loads the script and runs it. Every Orion client reloads on NOSCRIPT, so flushing the
+    shared Redis is harmless to whatever else is running."""
 
     async def run() -> str | None:
         store = RedisIdempotencyStore(settings.redis_url)
+        admin = aredis.Redis.from_url(settings.redis_url, decode_responses=True)
         key = str(uuid.uuid4())
-        script = f"-- {uuid.uuid4()}\nreturn redis.call('SET', KEYS[1], ARGV[1], 'PX', 60000)"
         try:
-            await store._eval(script, [redis_key(key)], ["loaded"])
+            await store.claim([(str(uuid.uuid4()), "warm:pending:x")], TTL_MS)  # script known
+            await admin.script_flush()
+            assert await store.claim([(key, "loaded")], TTL_MS) == [None]
             return await store.get(key)
         finally:
             await store.aclose()
+            await admin.aclose()
 
     assert asyncio.run(run()) == "loaded"
 
