@@ -43,6 +43,10 @@ LOCK_RENEW_S = LOCK_LEASE_MS / 3000  # renew three times per lease
 FOREIGN_LOCK_RETRY_S = 0.2  # an account leased by another owner is retried after this
 DISPATCH_ATTEMPTS_MAX = 30  # ~1 min of backoff covers a shard restart; beyond, crash
 DISPATCH_BACKOFF_MAX_S = 2.0
+# A commit is a synchronous broker round trip. Under load one per tick (~100/s) cost the
+# orchestrator and the broker CPU for nothing: a crash replays at most this much more, and
+# replays are harmless (shards dedupe by transfer id). An idle engine commits at once.
+COMMIT_INTERVAL_S = 0.25
 
 
 class EngineError(RuntimeError):
@@ -85,6 +89,7 @@ class Engine:
         self._paused = False
         self._draining = False
         self._renewed_at = clock()
+        self._committed_at = clock()
         self.stats = Stats()
 
     # -- the tick ------------------------------------------------------------------------
@@ -116,7 +121,7 @@ class Engine:
 
     def on_revoked(self, partitions: set[int]) -> None:
         """Commit what is settled, then forget the revoked partitions' unsettled records."""
-        self._commit()
+        self._commit(force=True)
         gone = {q.id for q in self.queue if q.partition in partitions}
         self.queue.remove_taken(gone)
         self._offsets.reset(partitions)
@@ -159,11 +164,15 @@ class Engine:
             (self._source.pause if paused else self._source.resume)()
             self._paused = paused
 
-    def _commit(self) -> None:
+    def _commit(self, force: bool = False) -> None:
+        now = self._clock()
+        if not (force or self.idle or now - self._committed_at >= COMMIT_INTERVAL_S):
+            return
         positions = self._offsets.committable()
         if positions:
             self._source.commit(positions)
             self._offsets.mark_committed(positions)
+            self._committed_at = now
 
     def _settle_offset(self, partition: int, offset: int) -> None:
         if partition in self._assigned:

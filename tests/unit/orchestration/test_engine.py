@@ -206,3 +206,48 @@ def test_backpressure_pauses_source_when_queue_full(monkeypatch: pytest.MonkeyPa
     _run(engine, 20)
     assert source.paused
     assert len(engine.queue) <= 5
+
+
+class LateShards(FakeShards):
+    """Answers each batch one `completed` call late, so batches overlap like real shards."""
+
+    def __init__(self, balances: dict[str, int]) -> None:
+        super().__init__(balances)
+        self._late: list[Completion] = []
+
+    def completed(self, timeout_s: float) -> list[Completion]:
+        out, self._late = self._late, super().completed(timeout_s)
+        return out
+
+
+class CountingSource(FakeSource):
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits = 0
+
+    def commit(self, positions: Mapping[int, int]) -> None:
+        self.commits += 1
+        super().commit(positions)
+
+
+def test_commits_at_most_once_per_interval_under_load_and_at_once_when_idle() -> None:
+    """A busy engine commits on an interval (each commit is a broker round trip); once idle
+    it commits everything settled without waiting."""
+    now = [0.0]
+    pairs = 8  # disjoint account pairs, so consecutive batches do not wait for each other
+    balances = {f"{side}{k}": 10**6 for k in range(pairs) for side in "ab"}
+    source, shards = CountingSource(), LateShards(balances)
+    engine = Engine(source, FakeLocks(), shards, lambda: now[0])
+    tick_s, busy_s = 0.01, 1.0
+    for step in range(int(busy_s / tick_s)):
+        source.add(_transfer(f"a{step % pairs}", f"b{step % pairs}"))
+        engine.tick()
+        now[0] += tick_s
+        assert engine.inflight, "the load keeps batches in flight"
+    assert source.commits <= busy_s / engine_module.COMMIT_INTERVAL_S + 1
+    busy_commits = source.commits
+    for _ in range(5):
+        engine.tick()
+        now[0] += tick_s
+    assert engine.idle and source.commits > busy_commits
+    assert source.committed == {0: int(busy_s / tick_s)}
