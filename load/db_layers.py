@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from load.shapes import mirror_pair
 from orion.adapters import ledger
 from orion.config import Settings
 from orion.domain.model import Transfer
@@ -89,10 +90,8 @@ def _batches(ids: list[str], transfers: int) -> list[list[QueuedTransfer]]:
     for start in range(0, transfers, BATCH_TRANSFERS):
         batch = []
         for i in range(start, min(start + BATCH_TRANSFERS, transfers)):
-            debit, credit = ids[i % n], ids[(n - 1 - i) % n]
-            if debit == credit:  # the middle of an odd pool pairs with itself
-                credit = ids[(i + 1) % n]
-            t = Transfer(str(uuid.uuid4()), debit, credit, AMOUNT_MINOR, CURRENCY)
+            debit, credit = mirror_pair(i, transfers, n)
+            t = Transfer(str(uuid.uuid4()), ids[debit], ids[credit], AMOUNT_MINOR, CURRENCY)
             batch.append(QueuedTransfer(AcceptedTransfer(t, int(time.time() * 1000)), 0, 0))
         out.append(batch)
     return out

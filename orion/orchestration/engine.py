@@ -43,9 +43,10 @@ LOCK_RENEW_S = LOCK_LEASE_MS / 3000  # renew three times per lease
 FOREIGN_LOCK_RETRY_S = 0.2  # an account leased by another owner is retried after this
 DISPATCH_ATTEMPTS_MAX = 30  # ~1 min of backoff covers a shard restart; beyond, crash
 DISPATCH_BACKOFF_MAX_S = 2.0
-# A commit is a synchronous broker round trip. Under load one per tick (~100/s) cost the
-# orchestrator and the broker CPU for nothing: a crash replays at most this much more, and
-# replays are harmless (shards dedupe by transfer id). An idle engine commits at once.
+# A commit is a synchronous broker round trip (~0.9 ms here). Committing on every tick that
+# collected a result (~30/s at 1,000 transfers/s) cost the orchestrator and the broker CPU.
+# A crash replays at most this much more, which is harmless (shards dedupe by transfer id).
+# An idle engine commits at once.
 COMMIT_INTERVAL_S = 0.25
 
 
