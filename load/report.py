@@ -43,6 +43,7 @@ class RunFacts:
     audit: dict[str, Any] | None = None
     baselines: dict[str, Any] = field(default_factory=dict)
     driver_cpu_s: float | None = None  # the driving process: results watcher and progress
+    cpu: dict[str, Any] | None = None  # load/cpu.py: where the CPU went while it ran
 
 
 def build_report(f: RunFacts) -> dict[str, Any]:
@@ -73,6 +74,7 @@ def build_report(f: RunFacts) -> dict[str, Any]:
         "exactly_once": f.once,
         "audit": f.audit,
         "baselines": _ratios(f.baselines, throughput),
+        "cpu": f.cpu,
         "series": _series(f, ends),
     }
     report["ok"] = bool((f.once or {}).get("ok", True) and (f.audit or {}).get("ok", True))

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from load import baselines, verify
+from load import baselines, cpu, verify
 from load.generator import LoadResult, jobs_for, run_load
 from load.outcomes import OutcomeWatcher
 from load.plan import OPEN_LOOP_GRACE_S, BenchOptions, Plan, make_plan
@@ -63,14 +63,18 @@ def _orion_run(plan: Plan, settings: Settings, out: Path, started: str, say: Say
         settings.kafka_bootstrap, settings.topic_results, plan.shape.id_prefix, plan.shape.count
     )
     watcher.start()
-    cpu = time.process_time()
+    stack = cpu.roots(settings)
+    before, driver_cpu = cpu.sample(stack), time.process_time()
     try:
         load = _drive(plan, plan.base_url, "orion", lambda: watcher.seen)
         drain = _drain(plan, load, watcher, say)
     finally:
         watcher.stop()
+    driver_cpu_s = time.process_time() - driver_cpu
     facts = _facts(plan, started, load, watcher, drain)
-    facts.baselines, facts.driver_cpu_s = ceilings, round(time.process_time() - cpu, 3)
+    facts.baselines, facts.driver_cpu_s = ceilings, round(driver_cpu_s, 3)
+    generator_cpu_s = load.cpu_s + driver_cpu_s
+    facts.cpu = cpu.between(before, cpu.sample(stack), len(load.accepted), generator_cpu_s)
     ids = [transfer_id(plan.shape.id_prefix, i) for i in load.accepted]
     say(f"checking exactly one final row for {len(ids):,} accepted ids")
     facts.once = verify.exactly_once(settings.postgres_dsn, ids).to_dict()

@@ -22,7 +22,7 @@ def markdown(r: dict[str, Any]) -> str:
     settles = r["scenario"] != "generator"  # the echo server settles nothing
     lines += [f"| {k} | {v} |" for k, v in _headline(r) if settles or k not in _SETTLE_ROWS]
     lines += _errors(r["requests"]) + (_outcomes(r["transfers"]) if settles else [])
-    lines += _baselines(r["baselines"])
+    lines += _baselines(r["baselines"]) + _cpu(r.get("cpu"))
     lines += ["", "## Checks", "", _once_line(r["exactly_once"]), _audit_line(r["audit"])]
     lines += ["", "## Plots", "", "![throughput](throughput.png)", "", "![latency](latency.png)"]
     return "\n".join(lines) + "\n"
@@ -121,6 +121,29 @@ def _baselines(b: dict[str, Any]) -> list[str]:
         ratio = values.get("ratio")
         shown = "n/a" if ratio is None else f"{ratio:.3f}"
         out.append(f"| {names.get(key, key)} | {_n(values.get('transfers_per_s'))} | {shown} |")
+    return out
+
+
+def _cpu(c: dict[str, Any] | None) -> list[str]:
+    if not c:
+        return []
+    out = [
+        "",
+        "## Where the CPU went (load and drain)",
+        "",
+        f"{_n(c['window_s'])} s on {c['cores']} cores, box busy {_n(c['box_busy_percent'])} %; "
+        f"the parts below account for {_n(c['accounted_percent_of_busy'])} % of the busy time.",
+        "",
+        "| part | CPU s | ms per transfer |",
+        "|---|---|---|",
+    ]
+    out += [f"| {p['part']} | {_n(p['cpu_s'])} | {_n(p['ms_per_transfer'])} |" for p in c["parts"]]
+    out += [
+        f"| **total** | {_n(c['total_cpu_s'])} | {_n(c['ms_per_transfer'])} |",
+        "",
+        f"At this cost the box's {c['cores']} cores could settle at most "
+        f"{_n(c['implied_ceiling_per_s'])} transfers/s doing nothing else.",
+    ]
     return out
 
 
