@@ -137,14 +137,19 @@ def _cpu(c: dict[str, Any] | None) -> list[str]:
         "| part | CPU s | ms per transfer |",
         "|---|---|---|",
     ]
-    out += [f"| {p['part']} | {_n(p['cpu_s'])} | {_n(p['ms_per_transfer'])} |" for p in c["parts"]]
+    out += [f"| {p['part']} | {_n(p['cpu_s'])} | {_ms(p['ms_per_transfer'])} |" for p in c["parts"]]
     out += [
-        f"| **total** | {_n(c['total_cpu_s'])} | {_n(c['ms_per_transfer'])} |",
+        f"| **total** | {_n(c['total_cpu_s'])} | {_ms(c['ms_per_transfer'])} |",
         "",
         f"At this cost the box's {c['cores']} cores could settle at most "
         f"{_n(c['implied_ceiling_per_s'])} transfers/s doing nothing else.",
     ]
     return out
+
+
+def _ms(value: float | None) -> str:
+    """CPU per transfer is a fraction of a millisecond: three decimals tell the parts apart."""
+    return "n/a" if value is None else f"{value:,.3f}"
 
 
 def _once_line(once: dict[str, Any] | None) -> str:

@@ -103,7 +103,7 @@ def test_the_summary_tabulates_the_parts_and_the_ceiling_they_imply() -> None:
     after = _sample({1: ("API replica", 4.0)}, 14, 48)
     text = markdown(build_report(_facts(cpu=cpu.between(before, after, 3, 0.003))))
     assert "## Where the CPU went (load and drain)" in text
-    assert "| API replica | 3.0 | 1,000 |" in text
-    assert "| **total** | 3.0 | 1,001 |" in text
+    assert "| API replica | 3.0 | 1,000.000 |" in text
+    assert "| **total** | 3.0 | 1,001.000 |" in text
     cores = os.cpu_count() or 1
     assert f"could settle at most {round(cores * 1000 / 1001.0):,} transfers/s" in text
