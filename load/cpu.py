@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +38,16 @@ GENERATOR = "load generator + results watcher"
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    by_part: dict[str, float]  # CPU seconds so far, per part of the stack
-    by_pid: dict[int, tuple[str, float]]
+    by_pid: dict[int, tuple[str, float]]  # pid: (part, CPU seconds so far)
     box_busy_s: float  # all CPUs: non-idle seconds since boot
     box_all_s: float
+
+    @property
+    def by_part(self) -> dict[str, float]:
+        parts: defaultdict[str, float] = defaultdict(float)
+        for part, seconds in self.by_pid.values():
+            parts[part] += seconds
+        return dict(parts)
 
 
 def roots(settings: Settings) -> dict[str, int]:
@@ -60,13 +66,10 @@ def sample(root_pids: dict[str, int]) -> Sample:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
         by_pid[proc.pid] = (title, t.user + t.system)
-    parts: defaultdict[str, float] = defaultdict(float)
-    for title, seconds in by_pid.values():
-        parts[title] += seconds
     box = psutil.cpu_times()
     idle = box.idle + getattr(box, "iowait", 0.0)
     total = sum(box)
-    return Sample(dict(parts), by_pid, total - idle, total)
+    return Sample(by_pid, total - idle, total)
 
 
 def between(
@@ -110,14 +113,8 @@ def _stack(root_pids: dict[str, int]) -> Iterator[tuple[str, psutil.Process]]:
     for part, pid in root_pids.items():
         try:
             root = psutil.Process(pid)
-            yield part, root
-            yield from ((part, child) for child in _children(root))
+            children = root.children(recursive=True)
         except psutil.NoSuchProcess:
             continue
-
-
-def _children(root: psutil.Process) -> Iterable[psutil.Process]:
-    try:
-        return root.children(recursive=True)
-    except psutil.NoSuchProcess:
-        return ()
+        yield part, root
+        yield from ((part, child) for child in children)

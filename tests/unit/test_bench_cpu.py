@@ -18,7 +18,7 @@ BUSY_S = 0.3  # long enough for the kernel's clock-tick accounts to see it
 
 
 def _sample(by_pid: dict[int, tuple[str, float]], busy: float, total: float) -> cpu.Sample:
-    return cpu.Sample(by_part={}, by_pid=by_pid, box_busy_s=busy, box_all_s=total)
+    return cpu.Sample(by_pid=by_pid, box_busy_s=busy, box_all_s=total)
 
 
 def test_the_window_counts_each_process_once_and_a_reused_pid_from_zero() -> None:
