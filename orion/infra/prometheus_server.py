@@ -14,6 +14,10 @@ from orion.infra.service import Missing, Service, need_binary
 
 HTTP_TIMEOUT_S = 2.0  # a local Prometheus answers at once
 SCRAPE_INTERVAL = "5s"  # dashboards show rates over 30 s windows; 5 s keeps them smooth
+# Prometheus watches the discovery file's directory; when that directory did not exist at its
+# start (a fresh machine: Ray has not run yet) it only re-reads the file at this interval
+# (default 5 min, which left every Ray target unscraped through a whole test run).
+SD_REFRESH_INTERVAL = "5s"
 
 
 class PrometheusServer(Service):
@@ -32,6 +36,8 @@ class PrometheusServer(Service):
 
     def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        # Give the file watch a directory to watch before Ray first creates it.
+        self.settings.ray_temp_dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "prometheus.yml").write_text(json.dumps(self.scrape_config(), indent=2))
 
     def scrape_config(self) -> dict[str, object]:
@@ -41,7 +47,12 @@ class PrometheusServer(Service):
             "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": "15s"},
             "scrape_configs": [
                 {"job_name": "prometheus", "static_configs": [{"targets": [self.address]}]},
-                {"job_name": "ray", "file_sd_configs": [{"files": [str(sd_file)]}]},
+                {
+                    "job_name": "ray",
+                    "file_sd_configs": [
+                        {"files": [str(sd_file)], "refresh_interval": SD_REFRESH_INTERVAL}
+                    ],
+                },
             ],
         }
 
