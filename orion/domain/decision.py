@@ -10,7 +10,8 @@ Guarantees:
 - Transfers are settled in the given order and each sees the balances left by the earlier
   ones, so a sequential ledger and a batch agree transfer by transfer.
 - Rejections are outcomes (a `Reason`), never exceptions. Rules, first match wins:
-  same account, invalid amount, account not found, currency mismatch, insufficient funds.
+  same account, invalid amount, account not found, currency mismatch, insufficient funds,
+  balance out of range (a balance would leave the bigint column's range).
 - Before returning, conservation is re-checked from the entries alone: deltas sum to zero,
   every account's entries lead from its old balance to its new one, and every new balance
   respects its limit and fits a bigint. A failure raises `LedgerInvariantError`.
@@ -80,8 +81,12 @@ def _rejection(
         return Reason.ACCOUNT_NOT_FOUND
     if transfer.currency != debit.currency or transfer.currency != credit.currency:
         return Reason.CURRENCY_MISMATCH
-    if not debit.allows(balances.get(debit.id, debit.balance) - transfer.amount):
+    debit_after = balances.get(debit.id, debit.balance) - transfer.amount
+    if not debit.allows(debit_after):
         return Reason.INSUFFICIENT_FUNDS
+    credit_after = balances.get(credit.id, credit.balance) + transfer.amount
+    if debit_after < BALANCE_MINOR_MIN or credit_after > BALANCE_MINOR_MAX:
+        return Reason.BALANCE_OUT_OF_RANGE
     return None
 
 

@@ -38,6 +38,7 @@ def pickled_by_fields(cls: C) -> C:
     return cls
 
 
+ACCOUNT_ID_CHARS_MAX = 64  # the accounts.id CHECK in the schema
 WORLD_ACCOUNT_ID = "@world"  # money enters and leaves through it; unbounded overdraft
 SYSTEM_ACCOUNT_PREFIX = "@"  # ids starting with it are Orion's; clients cannot create them
 
@@ -63,6 +64,11 @@ class Reason(StrEnum):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     SAME_ACCOUNT = "same_account"
     INVALID_AMOUNT = "invalid_amount"
+    # The transfer would take a balance past what a bigint column holds.
+    BALANCE_OUT_OF_RANGE = "balance_out_of_range"
+    # The database refused to store the record as it is (e.g. metadata with a NUL or a lone
+    # surrogate from another producer): final at once, never retried.
+    INVALID_RECORD = "invalid_record"
 
 
 class Status(StrEnum):

@@ -172,11 +172,28 @@ def test_broken_starting_state_raises_instead_of_settling() -> None:
     assert decision.balances["broke"] == 0
 
 
-def test_bigint_overflow_raises() -> None:
-    """A balance that would not fit the bigint column raises instead of being written."""
+def test_balance_past_bigint_is_rejected_not_written() -> None:
+    """A transfer that would take a balance past the bigint column is a rejection with its
+    own reason (it can never settle), and the rest of the batch still settles."""
     rich = AccountState("rich", "USD", 2**63 - 1, 0)
-    with pytest.raises(LedgerInvariantError, match="bigint"):
-        decide_batch([Transfer("t", WORLD_ACCOUNT_ID, "rich", 1, "USD")], accounts(WORLD, rich))
+    poor_world = AccountState(WORLD_ACCOUNT_ID, "USD", -(2**63), None)
+    decision = decide_batch(
+        [
+            Transfer("t1", WORLD_ACCOUNT_ID, "rich", 1, "USD"),
+            Transfer("t2", "alice", "bob", 5, "USD"),
+        ],
+        accounts(WORLD, rich, ALICE, BOB),
+    )
+    assert [o.reason for o in decision.outcomes] == [Reason.BALANCE_OUT_OF_RANGE, None]
+    assert "rich" not in decision.balances
+    assert reason_of(
+        Transfer("t", WORLD_ACCOUNT_ID, "bob", 1, "USD"), accounts(poor_world, BOB)
+    ) == (Reason.BALANCE_OUT_OF_RANGE)
+    # Positive control: exactly up to the limit is fine.
+    edge = AccountState("edge", "USD", 2**63 - 2, 0)
+    assert (
+        reason_of(Transfer("t", WORLD_ACCOUNT_ID, "edge", 1, "USD"), accounts(WORLD, edge)) is None
+    )
 
 
 def test_value_types_refuse_inconsistent_states() -> None:
@@ -197,6 +214,8 @@ def test_reason_and_status_values_are_the_wire_format() -> None:
         "insufficient_funds",
         "same_account",
         "invalid_amount",
+        "balance_out_of_range",
+        "invalid_record",
     }
     assert Status("completed") is Status.COMPLETED
     assert Status("rejected") is Status.REJECTED

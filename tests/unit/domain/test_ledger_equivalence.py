@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orion.domain.decision import decide_batch
+from orion.domain.decision import BALANCE_MINOR_MAX, BALANCE_MINOR_MIN, decide_batch
 from orion.domain.model import AccountState, Outcome, Reason, Status, Transfer
 from orion.domain.pending import PendingQueue
 from orion.domain.planner import plan_round
@@ -47,6 +47,11 @@ def reference_ledger(
             and balances[debit.id] - t.amount < -debit.overdraft_limit
         ):
             reason = Reason.INSUFFICIENT_FUNDS
+        elif (
+            balances[debit.id] - t.amount < BALANCE_MINOR_MIN
+            or balances[credit.id] + t.amount > BALANCE_MINOR_MAX
+        ):
+            reason = Reason.BALANCE_OUT_OF_RANGE
         else:
             balances[debit.id] -= t.amount
             balances[credit.id] += t.amount
