@@ -3,8 +3,13 @@
 `orion.transfers`: key = debit account id (so one account's transfers keep their order in
 one partition); value = an accepted transfer. `orion.transfer-results`: key = transfer id;
 value = its final outcome. Amounts are integers in minor units; times are epoch milliseconds.
-Decoding validates shape and types and raises MessageError (the orchestrator sends such
-records to the DLQ instead of crashing on them).
+
+Decoding validates shape, types and every field the ledger would refuse to store (an amount
+outside 1..bigint, a currency that is not three letters, an account id that is empty, longer
+than an account id can be, or carries a NUL or a lone surrogate, a time PostgreSQL cannot
+hold) and raises MessageError: the orchestrator sends such records to the DLQ at once instead
+of crashing on them. Metadata is opaque here; what the database refuses in it is caught by
+the shard's per-record isolation (orion.orchestration.isolation).
 """
 
 from __future__ import annotations
@@ -14,12 +19,20 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from orion.domain.model import Transfer, pickled_by_fields
+from orion.domain.model import ACCOUNT_ID_CHARS_MAX, Transfer, pickled_by_fields
 
 T = TypeVar("T")
 # The orchestrator's consumer group: its committed offsets mean "settled" (audit, status).
 ORCHESTRATOR_GROUP = "orion-orchestrator"
 MESSAGE_BYTES_MAX = 64 * 1024  # metadata included; a larger record is malformed, not a transfer
+BIGINT_MAX = 2**63 - 1  # transfers.amount is a bigint
+CURRENCY_CHARS = 3  # transfers.currency is char(3)
+# accepted_at becomes a timestamptz: PostgreSQL holds up to year 294276; the year 9999 is
+# far enough and keeps the value an honest epoch in milliseconds.
+ACCEPTED_AT_MS_MAX = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+# Reply of a shard for a record it could not settle and sent to the DLQ instead (never
+# published to the results topic; the orchestrator only needs it to advance the offset).
+DEAD_LETTERED = "dead_lettered"
 
 
 class MessageError(ValueError):
@@ -71,6 +84,24 @@ class OutcomeRecord:
     settled_at_ms: int
 
 
+def outcome_of(
+    queued: QueuedTransfer, status: str, reason: str | None, settled_at_ms: int
+) -> OutcomeRecord:
+    """The outcome of a queued transfer, its body copied from the record."""
+    t = queued.accepted.transfer
+    return OutcomeRecord(
+        transfer_id=t.id,
+        status=status,
+        reason=reason,
+        debit_account_id=t.debit_account_id,
+        credit_account_id=t.credit_account_id,
+        amount=t.amount,
+        currency=t.currency,
+        accepted_at_ms=queued.accepted.accepted_at_ms,
+        settled_at_ms=settled_at_ms,
+    )
+
+
 def encode_transfer(accepted: AcceptedTransfer) -> bytes:
     t = accepted.transfer
     body: dict[str, Any] = {
@@ -86,7 +117,7 @@ def encode_transfer(accepted: AcceptedTransfer) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def decode_transfer(raw: bytes) -> AcceptedTransfer:
+def decode_transfer(raw: bytes | None) -> AcceptedTransfer:
     body = _load(raw)
     transfer_id = _field(body, "id", str)
     try:
@@ -95,15 +126,16 @@ def decode_transfer(raw: bytes) -> AcceptedTransfer:
         raise MessageError("field 'id' must be a UUID") from None
     transfer = Transfer(
         id=transfer_id,
-        debit_account_id=_field(body, "debit", str),
-        credit_account_id=_field(body, "credit", str),
-        amount=_field(body, "amount", int),
-        currency=_field(body, "currency", str),
+        debit_account_id=_account(body, "debit"),
+        credit_account_id=_account(body, "credit"),
+        amount=_bounded(body, "amount", 1, BIGINT_MAX),
+        currency=_currency(body),
     )
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise MessageError("field 'metadata' must be an object")
-    return AcceptedTransfer(transfer, _field(body, "accepted_at", int), metadata)
+    accepted_at = _bounded(body, "accepted_at", 0, ACCEPTED_AT_MS_MAX)
+    return AcceptedTransfer(transfer, accepted_at, metadata)
 
 
 def encode_outcome(outcome: OutcomeRecord) -> bytes:
@@ -141,16 +173,56 @@ def decode_outcome(raw: bytes) -> OutcomeRecord:
     )
 
 
-def _load(raw: bytes) -> dict[str, Any]:
+def _load(raw: bytes | None) -> dict[str, Any]:
+    if not isinstance(raw, bytes | bytearray):
+        raise MessageError("record has no value")
     if len(raw) > MESSAGE_BYTES_MAX:
         raise MessageError(f"record of {len(raw)} bytes exceeds {MESSAGE_BYTES_MAX}")
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise MessageError(f"not JSON: {err}") from None
+    except RecursionError:
+        raise MessageError("not JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise MessageError("record is not a JSON object")
     return body
+
+
+def _account(body: dict[str, Any], name: str) -> str:
+    value = _field(body, name, str)
+    if not 0 < len(value) <= ACCOUNT_ID_CHARS_MAX:
+        raise MessageError(f"field {name!r} must be 1-{ACCOUNT_ID_CHARS_MAX} characters")
+    if not storable_text(value):
+        raise MessageError(f"field {name!r} holds a NUL or a lone surrogate")
+    return value
+
+
+def _currency(body: dict[str, Any]) -> str:
+    value = _field(body, "currency", str)
+    if not (len(value) == CURRENCY_CHARS and value.isascii() and value.isalpha()):
+        raise MessageError(f"field 'currency' must be {CURRENCY_CHARS} ASCII letters")
+    return value
+
+
+def _bounded(body: dict[str, Any], name: str, low: int, high: int) -> int:
+    value = _field(body, name, int)
+    if not low <= value <= high:
+        raise MessageError(f"field {name!r} must be within {low}..{high}")
+    return value
+
+
+def storable_text(text: str) -> bool:
+    """False when PostgreSQL would refuse `text`: it holds a NUL or a lone surrogate."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _field(body: dict[str, Any], name: str, kind: type[T]) -> T:

@@ -70,38 +70,90 @@ def ensure_topics(bootstrap: str, wanted: Mapping[str, int]) -> list[str]:
 
 
 PRODUCE_TIMEOUT_S = 30.0  # acks=all from a local broker takes ms; past this the broker is down
+DEAD_LETTER_ERROR_HEADER = "orion-error"  # why the record is in the DLQ
+DEAD_LETTER_TOPIC_HEADER = "orion-topic"  # where it came from (the key says partition:offset)
+
+
+def dead_letter_key(partition: int, offset: int) -> bytes:
+    """The DLQ key of a record: where it sat in the transfers topic (the audit reads it)."""
+    return f"{partition}:{offset}".encode()
 
 
 class RecordProducer:
-    """A durable producer (acks=all, idempotent) that sends a batch and waits for every ack."""
+    """A durable producer (acks=all, idempotent) that sends a batch and waits for every ack.
+
+    Heals itself: after any failed send the underlying client is closed and the next send
+    builds a fresh one. kafka-python's idempotent producer can stay wedged after a broker
+    restart (its producer id reset and never re-initialised: every later send times out),
+    and a fresh client is the one remedy that always works; the caller retries the batch.
+    """
 
     def __init__(self, bootstrap: str, client_id: str) -> None:
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            compression_type=None,
-        )
+        self._bootstrap, self._client_id = bootstrap, client_id
+        self._producer: KafkaProducer | None = None
+
+    def _client(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self._bootstrap,
+                client_id=self._client_id,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=2,
+                compression_type=None,
+            )
+        return self._producer
 
     def send_all(
         self,
         topic: str,
         records: Sequence[tuple[bytes | None, bytes]]
-        | Sequence[tuple[bytes | None, bytes, list[tuple[str, bytes]]]],
+        | Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
     ) -> None:
         """Send every (key, value[, headers]); return only when the broker acked all of them."""
-        futures = [
-            self._producer.send(topic, key=r[0], value=r[1], headers=r[2] if len(r) > 2 else None)
-            for r in records
-        ]
-        self._producer.flush(timeout=PRODUCE_TIMEOUT_S)
-        for future in futures:
-            future.get(timeout=PRODUCE_TIMEOUT_S)
+        if not records:
+            return
+        producer = self._client()
+        try:
+            futures = [
+                producer.send(topic, key=r[0], value=r[1], headers=r[2] if len(r) > 2 else None)
+                for r in records
+            ]
+            producer.flush(timeout=PRODUCE_TIMEOUT_S)
+            for future in futures:
+                future.get(timeout=PRODUCE_TIMEOUT_S)
+        except Exception:
+            self._discard()
+            raise
+
+    def send_dead_letters(
+        self, topic: str, source_topic: str, letters: Sequence[DeadLetter]
+    ) -> None:
+        """Send records to the DLQ, keyed by their place in `source_topic`, with the reason."""
+        self.send_all(
+            topic,
+            [
+                (
+                    dead_letter_key(d.partition, d.offset),
+                    d.value,
+                    [
+                        (DEAD_LETTER_ERROR_HEADER, d.error.encode(errors="replace")),
+                        (DEAD_LETTER_TOPIC_HEADER, source_topic.encode()),
+                    ],
+                )
+                for d in letters
+            ],
+        )
+
+    def _discard(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.close(timeout=0)
 
     def close(self) -> None:
-        self._producer.close(timeout=PRODUCE_TIMEOUT_S)
+        if self._producer is not None:
+            self._producer.close(timeout=PRODUCE_TIMEOUT_S)
+            self._producer = None
 
 
 SESSION_TIMEOUT_MS = 10_000  # a crashed orchestrator's partitions move on within ~10 s
@@ -179,13 +231,7 @@ class KafkaTransferSource:
         self._consumer.resume(*self._consumer.paused())
 
     def dead_letter(self, records: Sequence[DeadLetter]) -> None:
-        self._dlq.send_all(
-            self._dlq_topic,
-            [
-                (f"{d.partition}:{d.offset}".encode(), d.value, [("orion-error", d.error.encode())])
-                for d in records
-            ],
-        )
+        self._dlq.send_dead_letters(self._dlq_topic, self._topic, records)
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)

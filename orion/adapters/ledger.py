@@ -8,6 +8,17 @@ redelivery, re-dispatch after a crash, two shards racing — can never apply twi
 3. decide in order with the pure `decide_batch`;
 4. write balances, entries and final statuses set-based; commit.
 
+A transfer id that is already settled is answered with its stored outcome when the record
+carries the same transfer (a redelivery, or a client retry past the API's idempotency
+window); a record that reuses a settled id for ANOTHER transfer is never applied: it is
+answered `dead_lettered` / `duplicate_id` for the DLQ, and the stored transfer is untouched.
+
+Failure kinds (`is_record_failure`): an error the data of a record causes (the database
+refuses a value, a constraint, a text it cannot encode, a money rule that would break) is
+isolated by the shard, record by record (orion.orchestration.isolation); every other error
+(connection lost, server shutting down, serialization failure) is infrastructure and is
+raised for the orchestrator to retry.
+
 The transaction runs in libpq pipeline mode: statements whose results are not needed are
 sent without waiting, so a batch costs three round trips (claim, lock, write + commit)
 instead of one per statement. This matters on a busy host, where every round trip is a pair
@@ -19,12 +30,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 
-from orion.domain import AccountState, Decision, decide_batch
+from orion.domain import AccountState, Decision, LedgerInvariantError, Reason, Status, decide_batch
 from orion.domain.planner import BATCH_TRANSFERS_MAX
-from orion.messages import OutcomeRecord, QueuedTransfer
+from orion.messages import DEAD_LETTERED, OutcomeRecord, QueuedTransfer, outcome_of
+from orion.orchestration.isolation import Unsettleable, settle_isolating
+
+Conn = psycopg.Connection[tuple[object, ...]]
 
 CONNECT_TIMEOUT_S = 5  # a local server answers at once; longer means it is down
 # settle_seq = batch sequence * stride + position: one order across batches and inside one.
@@ -45,9 +60,24 @@ RETURNING id::text
 """
 STORED = """
 SELECT id::text, status, reason, debit_account_id, credit_account_id, amount, currency,
-       accepted_at, settled_at
+       accepted_at, settled_at, metadata
 FROM transfers WHERE id = ANY(%b::uuid[]) AND status <> 'claimed'
 """
+# A record the database refused is stored as a final rejection without its metadata (the
+# part other producers get wrong); if even that is refused, the shard dead-letters it.
+REJECT_INVALID = f"""
+INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, currency, status,
+                       reason, batch_id, shard, kafka_partition, kafka_offset, accepted_at,
+                       settled_at, settle_seq)
+VALUES (%s::uuid, %s, %s, %s, %s, 'rejected', %s, %s, %s, %s, %s, to_timestamp(%s / 1000.0),
+        %s, nextval('transfer_settle_seq') * {SETTLE_SEQ_STRIDE})
+ON CONFLICT (id) DO NOTHING
+RETURNING id::text
+"""
+# SQLSTATE classes a record's own data causes: data exception, integrity constraint
+# violation, program limit exceeded. Everything else is the server, the connection or a bug.
+RECORD_FAILURE_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
+DUPLICATE_ID = "duplicate_id"  # dead-letter reason: a settled id reused for another transfer
 LOCK_ACCOUNTS = """
 SELECT id, currency, balance, overdraft_limit FROM accounts
 WHERE id = ANY(%b::text[]) ORDER BY id FOR UPDATE
@@ -73,6 +103,30 @@ def connect(dsn: str) -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S)
 
 
+def is_record_failure(err: BaseException) -> bool:
+    """True when `err` comes from the data of the records settled, not from infrastructure."""
+    if isinstance(err, LedgerInvariantError | UnicodeError | RecursionError):
+        return True
+    if isinstance(err, psycopg.Error):
+        if err.sqlstate:
+            return err.sqlstate[:2] in RECORD_FAILURE_SQLSTATE_CLASSES
+        return isinstance(err, psycopg.DataError)  # refused while encoding, client side
+    return False
+
+
+def settle(
+    conn: Conn, batch: Sequence[QueuedTransfer], batch_id: str, shard: int
+) -> list[OutcomeRecord | Unsettleable[QueuedTransfer]]:
+    """Settle `batch`, isolating records whose data the database refuses (see module doc):
+    one result per record, in batch order."""
+    return settle_isolating(
+        batch,
+        lambda part: apply_batch(conn, part, batch_id, shard),
+        is_record_failure,
+        lambda queued, err: reject_invalid(conn, queued, err, batch_id, shard),
+    )
+
+
 def apply_batch(
     conn: psycopg.Connection[tuple[object, ...]],
     batch: Sequence[QueuedTransfer],
@@ -85,9 +139,9 @@ def apply_batch(
         fresh = [q for q in batch if q.id in new_ids]
         settled_at = datetime.now(UTC)
         outcomes = {o.transfer_id: o for o in _settle(conn, fresh, settled_at)}
-        repeats = [q.id for q in batch if q.id not in new_ids]
+        repeats = [q for q in batch if q.id not in new_ids]
         if repeats:
-            outcomes.update((o.transfer_id, o) for o in _stored(conn, repeats))
+            outcomes.update(_repeated(conn, repeats, settled_at))
     missing = [q.id for q in batch if q.id not in outcomes]
     if missing:
         raise RuntimeError(f"batch {batch_id}: no outcome for {missing[:3]} (claimed elsewhere?)")
@@ -129,17 +183,7 @@ def _settle(
     _write(conn, decision, settled_at)
     ms = _ms(settled_at)
     return [
-        OutcomeRecord(
-            transfer_id=q.id,
-            status=str(o.status),
-            reason=str(o.reason) if o.reason is not None else None,
-            debit_account_id=q.debit_account_id,
-            credit_account_id=q.credit_account_id,
-            amount=q.accepted.transfer.amount,
-            currency=q.accepted.transfer.currency,
-            accepted_at_ms=q.accepted.accepted_at_ms,
-            settled_at_ms=ms,
-        )
+        outcome_of(q, str(o.status), None if o.reason is None else str(o.reason), ms)
         for q, o in zip(fresh, decision.outcomes, strict=True)
     ]
 
@@ -174,21 +218,75 @@ def _write(
     )
 
 
-def _stored(conn: psycopg.Connection[tuple[object, ...]], ids: list[str]) -> list[OutcomeRecord]:
-    return [
-        OutcomeRecord(
-            transfer_id=str(r[0]),
-            status=str(r[1]),
-            reason=None if r[2] is None else str(r[2]),
-            debit_account_id=str(r[3]),
-            credit_account_id=str(r[4]),
-            amount=int(r[5]),  # type: ignore[call-overload]
-            currency=str(r[6]).strip(),
-            accepted_at_ms=_ms(r[7]),  # type: ignore[arg-type]
-            settled_at_ms=_ms(r[8]),  # type: ignore[arg-type]
-        )
-        for r in conn.execute(STORED, (ids,)).fetchall()
-    ]
+def reject_invalid(
+    conn: psycopg.Connection[tuple[object, ...]],
+    queued: QueuedTransfer,
+    cause: BaseException,
+    batch_id: str,
+    shard: int,
+) -> OutcomeRecord:
+    """Settle one record the database refused as `rejected` / `invalid_record`, in its own
+    transaction, unless its id is settled already (then answer as a repeat). A money rule
+    that broke is a bug, not bad data: it is re-raised, so the record goes to the DLQ."""
+    if isinstance(cause, LedgerInvariantError):
+        raise cause
+    t, settled_at = queued.accepted.transfer, datetime.now(UTC)
+    with conn.transaction():
+        row = conn.execute(
+            REJECT_INVALID,
+            (
+                t.id, t.debit_account_id, t.credit_account_id, t.amount, t.currency,
+                str(Reason.INVALID_RECORD), batch_id, shard, queued.partition, queued.offset,
+                queued.accepted.accepted_at_ms, settled_at,
+            ),
+        ).fetchone()  # fmt: skip
+        if row is None:
+            return _repeated(conn, [queued], settled_at)[queued.id]
+    return outcome_of(queued, Status.REJECTED, str(Reason.INVALID_RECORD), _ms(settled_at))
+
+
+def _repeated(
+    conn: psycopg.Connection[tuple[object, ...]],
+    repeats: Sequence[QueuedTransfer],
+    settled_at: datetime,
+) -> dict[str, OutcomeRecord]:
+    """Outcomes of records whose id is settled already: the stored outcome when the record
+    carries the same transfer, a dead-letter answer when it carries another one."""
+    stored = {str(r[0]): r for r in conn.execute(STORED, ([q.id for q in repeats],)).fetchall()}
+    outcomes = {}
+    for queued in repeats:
+        row = stored.get(queued.id)
+        if row is None:
+            continue  # the caller reports it missing
+        if _same_transfer(row, queued):
+            outcomes[queued.id] = _storedoutcome_of(row)
+        else:
+            outcomes[queued.id] = outcome_of(queued, DEAD_LETTERED, DUPLICATE_ID, _ms(settled_at))
+    return outcomes
+
+
+def _same_transfer(row: tuple[Any, ...], queued: QueuedTransfer) -> bool:
+    """Does the stored row carry the record's transfer? Metadata counts too, except on a row
+    stored as `invalid_record`, which was stored without it."""
+    t = queued.accepted.transfer
+    body = (t.debit_account_id, t.credit_account_id, t.amount, t.currency)
+    if (str(row[3]), str(row[4]), int(row[5]), str(row[6]).strip()) != body:
+        return False
+    return bool(row[2] == Reason.INVALID_RECORD or row[9] == queued.accepted.metadata)
+
+
+def _storedoutcome_of(row: tuple[Any, ...]) -> OutcomeRecord:
+    return OutcomeRecord(
+        transfer_id=str(row[0]),
+        status=str(row[1]),
+        reason=None if row[2] is None else str(row[2]),
+        debit_account_id=str(row[3]),
+        credit_account_id=str(row[4]),
+        amount=int(row[5]),
+        currency=str(row[6]).strip(),
+        accepted_at_ms=_ms(row[7]),
+        settled_at_ms=_ms(row[8]),
+    )
 
 
 def _opt_int(value: object) -> int | None:

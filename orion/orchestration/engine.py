@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from orion.domain import OffsetTracker, PendingQueue, plan_round
-from orion.messages import MessageError, QueuedTransfer, decode_transfer
+from orion.messages import DEAD_LETTERED, MessageError, QueuedTransfer, decode_transfer
 from orion.orchestration.ports import (
     AccountLocks,
     Clock,
@@ -238,7 +238,10 @@ class Engine:
             for partition, offset in self._duplicates.pop(queued.id, ()):
                 self._settle_offset(partition, offset)
             self.stats.by_status[outcome.reason or outcome.status] += 1
-        self.stats.settled += len(outcomes)
+        # A record the shard sent to the DLQ is final too (its offset may pass), not settled.
+        dead = sum(o.status == DEAD_LETTERED for o in outcomes)
+        self.stats.dead_lettered += dead
+        self.stats.settled += len(outcomes) - dead
 
     def _schedule_retry(self, completion: Completion, flight: InFlight) -> None:
         if flight.attempts >= DISPATCH_ATTEMPTS_MAX:

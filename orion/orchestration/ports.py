@@ -17,14 +17,14 @@ from orion.messages import OutcomeRecord, QueuedTransfer
 class SourceRecord:
     partition: int
     offset: int
-    value: bytes
+    value: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     partition: int
     offset: int
-    value: bytes
+    value: bytes | None
     error: str
 
 

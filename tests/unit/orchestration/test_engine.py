@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 import pytest
 
 from orion.domain import Transfer, decide_batch
 from orion.domain.model import AccountState
-from orion.messages import AcceptedTransfer, OutcomeRecord, QueuedTransfer, encode_transfer
+from orion.messages import (
+    DEAD_LETTERED,
+    AcceptedTransfer,
+    OutcomeRecord,
+    QueuedTransfer,
+    encode_transfer,
+)
 from orion.orchestration import engine as engine_module
 from orion.orchestration.engine import Engine, EngineError
 from orion.orchestration.ports import Completion, DeadLetter, SourceRecord
@@ -171,6 +178,34 @@ def test_malformed_record_goes_to_dlq_and_does_not_block_commits() -> None:
     _run(engine)
     assert [d.offset for d in source.dead] == [0]
     assert source.committed == {0: 2}
+
+
+def test_record_the_shard_dead_letters_is_final_and_its_offset_commits() -> None:
+    """A shard's `dead_lettered` answer (a record it could not store) ends the record: its
+    offset commits with the others, it counts as dead-lettered, not settled, and nothing
+    is dispatched again (no retry loop)."""
+    engine, source, _, shards = _engine({"a": 10, "b": 0})
+    dead_id = str(uuid.uuid4())
+    source.add(_transfer("a", "b", 1, dead_id))
+    source.add(_transfer("a", "b", 1))
+    original = shards.dispatch
+
+    def dispatch(shard: int, batch_id: str, batch: Sequence[QueuedTransfer]) -> None:
+        original(shard, batch_id, batch)
+        done = shards._ready.pop()
+        outcomes = [
+            replace(o, status=DEAD_LETTERED, reason="unsettleable")
+            if o.transfer_id == dead_id
+            else o
+            for o in done.outcomes or ()
+        ]
+        shards._ready.append(Completion(batch_id, outcomes))
+
+    shards.dispatch = dispatch  # type: ignore[method-assign]
+    _run(engine)
+    assert source.committed == {0: 2}
+    assert (engine.stats.settled, engine.stats.dead_lettered) == (1, 1)
+    assert len(shards.dispatched) == 1
 
 
 def test_duplicate_id_settles_once_and_both_offsets_commit() -> None:

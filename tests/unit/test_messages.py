@@ -1,0 +1,89 @@
+"""Decoding transfer records refuses, with MessageError naming the field, everything the
+ledger could not store, so such a record goes to the DLQ at once instead of a retry loop."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from orion.messages import (
+    ACCEPTED_AT_MS_MAX,
+    BIGINT_MAX,
+    MESSAGE_BYTES_MAX,
+    MessageError,
+    decode_transfer,
+)
+
+GOOD: dict[str, Any] = {
+    "id": str(uuid.uuid4()),
+    "debit": "40817810000000001",
+    "credit": "40817810000000002",
+    "amount": 100,
+    "currency": "RUB",
+    "accepted_at": 1_700_000_000_000,
+}
+
+
+def raw(**changes: Any) -> bytes:
+    return json.dumps({**GOOD, **changes}).encode()
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        (raw(amount=0), "amount"),
+        (raw(amount=-5), "amount"),
+        (raw(amount=BIGINT_MAX + 1), "amount"),
+        (raw(amount=1.5), "amount"),
+        (raw(currency="RUBX"), "currency"),
+        (raw(currency="R\u00dcB"), "currency"),
+        (raw(currency=""), "currency"),
+        (raw(debit=""), "debit"),
+        (raw(debit="a" * 65), "debit"),
+        (raw(debit="a\u0000b"), "debit"),
+        (raw(credit="a\ud800b"), "credit"),
+        (raw(accepted_at=-1), "accepted_at"),
+        (raw(accepted_at=ACCEPTED_AT_MS_MAX + 1), "accepted_at"),
+        (raw(id="not-a-uuid"), "id"),
+        (raw(metadata=[1]), "metadata"),
+    ],
+)
+def test_values_the_ledger_refuses_are_refused_naming_the_field(record: bytes, field: str) -> None:
+    """Out-of-range numbers, malformed currencies, unstorable account ids, impossible times."""
+    with pytest.raises(MessageError, match=field):
+        decode_transfer(record)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        None,  # a tombstone: a record without a value
+        b"",
+        b"\xff\xfe",
+        b"[1, 2]",
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than json's recursion limit
+        b'{"id": "x"' + b" " * MESSAGE_BYTES_MAX + b"}",
+    ],
+)
+def test_undecodable_records_raise_message_error_never_anything_else(record: bytes | None) -> None:
+    """No value, not UTF-8, not an object, nested too deep, too large: MessageError only."""
+    with pytest.raises(MessageError):
+        decode_transfer(record)
+
+
+def test_values_at_the_bounds_decode() -> None:
+    """Positive control: the extremes the ledger does store are accepted, metadata opaque
+    (a NUL in metadata is left to the shard's isolation, not refused here)."""
+    record = raw(
+        amount=BIGINT_MAX,
+        debit="a" * 64,
+        credit="@world:RUB",
+        accepted_at=ACCEPTED_AT_MS_MAX,
+        metadata={"x": "\u0000"},
+    )
+    accepted = decode_transfer(record)
+    assert accepted.transfer.amount == BIGINT_MAX
+    assert accepted.metadata == {"x": "\u0000"}
