@@ -32,12 +32,20 @@ class Settings(BaseSettings):
     # `orion up` then only checks they answer, and `orion down` leaves them alone.
     manage_infra: bool = True
 
+    # One broker survives a process crash (kill -9: the data is in the page cache, flushed by
+    # the kernel), not a power loss. Three brokers (replication factor 3, min.insync.replicas
+    # 2, each fsyncing on its own schedule) survive losing any one broker.
+    kafka_brokers: Annotated[int, Field(ge=1, le=3)] = 1
+    # Broker k (0-based) listens on kafka_port + 2k, its KRaft controller on
+    # kafka_controller_port + 2k: 9092/9093, 9094/9095, 9096/9097 by default.
     kafka_port: Port = 9092
     kafka_controller_port: Port = 9093
     kafka_heap_mb: Annotated[int, Field(ge=128, le=16_384)] = 512
     topic_transfers: str = "orion.transfers"
     topic_results: str = "orion.transfer-results"
     topic_dlq: str = "orion.transfers.dlq"
+    # Readiness probes of the API produce one tiny record here (1 partition, 1 h retention).
+    topic_health: str = "orion.health"
     transfers_partitions: Partitions = 8
     results_partitions: Partitions = 8
     dlq_partitions: Partitions = 1
@@ -49,6 +57,12 @@ class Settings(BaseSettings):
 
     redis_port: Port = 6379
     redis_db: Annotated[int, Field(ge=0, le=15)] = 0
+    # `orion infra up` caps Redis's memory here. Idempotency keys are evicted oldest-first
+    # past it (PostgreSQL then answers for them, see idempotency_window_s); 0 = no cap.
+    redis_maxmemory_mb: Annotated[int, Field(ge=0, le=1_048_576)] = 4096
+    # How long the API answers a repeated transfer id from Redis (same body: as before;
+    # another body: 409). Past it, the shards' claim in PostgreSQL still applies an id once.
+    idempotency_window_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 24 * 3600
 
     prometheus_port: Port = 9090
     # Grafana is not installable here (not in Debian); docker compose runs it on this port.
@@ -78,6 +92,13 @@ class Settings(BaseSettings):
     ready_timeout_s: TimeoutS = 60.0
     stop_timeout_s: TimeoutS = 30.0
 
+    @field_validator("kafka_brokers")
+    @classmethod
+    def _one_or_three(cls, value: int) -> int:
+        if value not in (1, 3):
+            raise ValueError("must be 1 or 3 (two brokers cannot keep 2 in-sync copies of 3)")
+        return value
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
@@ -87,7 +108,11 @@ class Settings(BaseSettings):
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.kafka_port}"
+        return ",".join(self.kafka_broker_addresses)
+
+    @property
+    def kafka_broker_addresses(self) -> list[str]:
+        return [f"{self.host}:{self.kafka_port + 2 * k}" for k in range(self.kafka_brokers)]
 
     @property
     def postgres_dsn(self) -> str:
@@ -106,6 +131,7 @@ class Settings(BaseSettings):
             self.topic_transfers: self.transfers_partitions,
             self.topic_results: self.results_partitions,
             self.topic_dlq: self.dlq_partitions,
+            self.topic_health: 1,
         }
 
 

@@ -46,14 +46,29 @@ def topic_partitions(bootstrap: str) -> dict[str, int]:
         client.close()
 
 
-def ensure_topics(bootstrap: str, wanted: Mapping[str, int]) -> list[str]:
-    """Create missing topics with the wanted partition counts; return warnings for drift.
+# The API's readiness probes write one tiny record per probe: an hour of them is plenty.
+HEALTH_TOPIC_CONFIG = {"retention.ms": str(3_600_000), "segment.ms": str(3_600_000)}
+
+
+def ensure_topics(
+    bootstrap: str,
+    wanted: Mapping[str, int],
+    replication: int = 1,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[str]:
+    """Create missing topics with the wanted partition counts, `replication` copies and any
+    per-topic `configs`; return warnings for drift.
 
     An existing topic with another partition count is left alone: adding partitions would
     move keys between partitions and break per-account order for records in flight.
     """
     existing = topic_partitions(bootstrap)
-    missing = [NewTopic(name, count, 1) for name, count in wanted.items() if name not in existing]
+    extra = configs or {}
+    missing = [
+        NewTopic(name, count, replication, topic_configs=dict(extra.get(name, {})))
+        for name, count in wanted.items()
+        if name not in existing
+    ]
     if missing:
         client = admin(bootstrap)
         try:
@@ -70,6 +85,7 @@ def ensure_topics(bootstrap: str, wanted: Mapping[str, int]) -> list[str]:
 
 
 PRODUCE_TIMEOUT_S = 30.0  # acks=all from a local broker takes ms; past this the broker is down
+BOOTSTRAP_TIMEOUT_MS = 5_000  # a new client gives up on an absent broker after this
 DEAD_LETTER_ERROR_HEADER = "orion-error"  # why the record is in the DLQ
 DEAD_LETTER_TOPIC_HEADER = "orion-topic"  # where it came from (the key says partition:offset)
 
@@ -101,6 +117,7 @@ class RecordProducer:
                 enable_idempotence=True,
                 linger_ms=2,
                 compression_type=None,
+                bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
             )
         return self._producer
 

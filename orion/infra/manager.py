@@ -1,8 +1,11 @@
 """`orion infra up | down | status | logs`: the native stack as one unit.
 
 `up` is idempotent: a service already running (pid file + matching cmdline + ready) is left
-alone. Every wait is bounded; a failure names the service and its log file. `down` stops only
-what Orion started, by pid, in reverse order, and keeps data unless asked to purge.
+alone. It starts every missing service first and only then waits for each to be ready, so the
+nodes of a Kafka cluster (which need each other for a controller quorum) come up together.
+Every wait is bounded; a failure names the service and its log file. `down` stops only what
+Orion started, by pid, in reverse order, and keeps data unless asked to purge. Switching
+`ORION_KAFKA_BROKERS` stops the nodes of the other Kafka first (their data is kept).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orion.config import Settings
-from orion.infra.kafka_broker import KafkaBroker
+from orion.infra.kafka_broker import KafkaBroker, kafka_nodes
 from orion.infra.postgres_server import PostgresServer
 from orion.infra.process import POLL_INTERVAL_S, ServiceError, rss_bytes, wait_until
 from orion.infra.prometheus_server import PrometheusServer
@@ -28,9 +31,14 @@ def services(settings: Settings) -> list[Service]:
     return [
         PostgresServer(settings),
         RedisServer(settings),
-        KafkaBroker(settings),
+        *kafka_nodes(settings),
         PrometheusServer(settings),
     ]
+
+
+def _other_kafka(settings: Settings) -> list[Service]:
+    """Nodes of the Kafka the setting does NOT ask for (1 vs 3 brokers)."""
+    return list(kafka_nodes(settings, 4 - settings.kafka_brokers))
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,10 @@ def missing_prerequisites(settings: Settings) -> list[Missing]:
 
 
 def up(settings: Settings, echo: Echo) -> None:
-    """Start every service not already running and wait until all are ready."""
+    """Start every service not already running, then wait until each is ready."""
+    for svc in _other_kafka(settings):
+        if svc.managed.stop(settings.stop_timeout_s):
+            echo(f"{svc.name}: stopped (ORION_KAFKA_BROKERS={settings.kafka_brokers})")
     started = []
     for svc in services(settings):
         if svc.managed.pid() is None:
@@ -65,6 +76,7 @@ def up(settings: Settings, echo: Echo) -> None:
                 )
             svc.managed.start(svc.argv(), user=svc.user)
             started.append(svc.name)
+    for svc in services(settings):
         _await_ready(svc, settings.ready_timeout_s)
         for warning in svc.after_ready():
             echo(f"warning: {warning}")
@@ -100,12 +112,18 @@ def _safe_ready(svc: Service) -> bool:
 
 
 def down(settings: Settings, echo: Echo, *, purge: bool = False) -> None:
+    for svc in _other_kafka(settings):
+        if svc.managed.stop(settings.stop_timeout_s):
+            echo(f"{svc.name}: stopped")
     for svc in reversed(services(settings)):
         stopped = svc.managed.stop(settings.stop_timeout_s)
         echo(f"{svc.name}: {'stopped' if stopped else 'not running'}")
         if purge:
             for path in svc.data_dirs():
-                shutil.rmtree(path, ignore_errors=True)
+                if path.is_file():
+                    path.unlink()
+                else:
+                    shutil.rmtree(path, ignore_errors=True)
             echo(f"{svc.name}: data purged")
 
 

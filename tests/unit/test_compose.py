@@ -59,6 +59,7 @@ def test_topics_and_credentials_match_native_config() -> None:
     assert env["ORION_TOPIC_TRANSFERS"] == s.topic_transfers
     assert env["ORION_TOPIC_RESULTS"] == s.topic_results
     assert env["ORION_TOPIC_DLQ"] == s.topic_dlq
+    assert env["ORION_TOPIC_HEALTH"] == s.topic_health
     assert int(env["ORION_TRANSFERS_PARTITIONS"]) == s.transfers_partitions
     assert int(env["ORION_RESULTS_PARTITIONS"]) == s.results_partitions
     assert int(env["ORION_DLQ_PARTITIONS"]) == s.dlq_partitions
@@ -68,6 +69,8 @@ def test_topics_and_credentials_match_native_config() -> None:
         s.postgres_password,
         s.postgres_db,
     )
+    redis = compose["services"]["redis"]["command"]
+    assert redis[redis.index("--maxmemory") + 1] == f"{s.redis_maxmemory_mb}mb"
     image = compose["services"]["kafka"]["image"]
     assert image.startswith("apache/kafka:4."), "Kafka 4.x in KRaft mode"
     assert compose["services"]["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"

@@ -36,3 +36,17 @@ def test_env_overrides_topic_partitions(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("ORION_TRANSFERS_PARTITIONS", "3")
     s = Settings(_env_file=None)  # type: ignore[call-arg]
     assert s.topic_partitions[s.topic_transfers] == 3
+
+
+def test_three_brokers_give_three_bootstrap_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ORION_KAFKA_BROKERS=3 lists every node (ports two apart); 2 is refused by name."""
+    monkeypatch.setenv("ORION_KAFKA_BROKERS", "3")
+    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert s.kafka_bootstrap == "127.0.0.1:9092,127.0.0.1:9094,127.0.0.1:9096"
+    monkeypatch.setenv("ORION_KAFKA_BROKERS", "2")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="ORION_KAFKA_BROKERS"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
