@@ -5,6 +5,14 @@ producer's buffer (topic metadata is fetched once at start), and the broker's ac
 through the kafka future's callbacks, handed to the loop with `call_soon_threadsafe`. It
 answers per record only after acks=all or a bounded timeout.
 
+It heals itself: when sends have failed for PRODUCER_STUCK_S with no ack in between, the
+kafka-python client is replaced by a fresh one (built off the loop; at most one attempt per
+PRODUCER_REPLACE_INTERVAL_S). After a broker restart kafka-python's idempotent producer can
+stay wedged for good (its producer id is reset and never initialised again; every send times
+out), so waiting for it to recover is not enough. `ping` produces one record to the health
+topic through the same client, so readiness says whether THIS process can produce, and idle
+probes drive the healing too.
+
 `OutcomeFeed` is one background thread per app: a group-less consumer of the results topic,
 from its end at start, handing every decoded outcome to `OutcomeWaiters.deliver`.
 """
@@ -15,13 +23,13 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
-from orion.adapters import kafka as kafka_admin
 from orion.messages import MessageError, decode_outcome
 from orion.serve.outcomes import OutcomeWaiters
 from orion.serve.ports import DependencyUnavailableError, Record
@@ -39,14 +47,61 @@ FETCH_MAX_WAIT_MS = 50  # the most a waiting request's answer is delayed by that
 POLL_TIMEOUT_MS = 200  # the outcome thread notices a stop request within this
 RECONNECT_BACKOFF_S = 1.0  # between attempts to reopen a failed outcome consumer
 STOP_JOIN_S = 5.0  # shutdown waits this long for the outcome thread
+# Sends failing this long with no ack in between mean a wedged client (a healthy one recovers
+# from a broker restart within a metadata refresh): replace it.
+PRODUCER_STUCK_S = 3.0
+PRODUCER_REPLACE_INTERVAL_S = 2.0  # while the broker is still down, try a new client this often
+PING_TIMEOUT_S = 1.5  # a probe record's ack from a healthy broker takes milliseconds
+# A new client gives up reaching the broker after this (kafka-python waits 30 s by default,
+# and a replacement started while the broker was down then blocked the next one that long).
+BOOTSTRAP_TIMEOUT_MS = 2_000
+PROBE_KEY = b"orion-api"
+
+
+class SendHealth:
+    """Whether sends are failing, and since when; pure (the clock is passed in)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.failing_since: float | None = None
+
+    def observe(self, errors: Sequence[BaseException | None]) -> None:
+        """One round of sends: any ack means healthy; only failures start the clock."""
+        if any(error is None for error in errors):
+            self.failing_since = None
+        elif errors and self.failing_since is None:
+            self.failing_since = self._clock()
+
+    def stuck(self, after_s: float = PRODUCER_STUCK_S) -> bool:
+        return self.failing_since is not None and self._clock() - self.failing_since >= after_s
+
+    def restart_clock(self) -> None:
+        """A fresh client gets the full grace period before it is judged."""
+        if self.failing_since is not None:
+            self.failing_since = self._clock()
 
 
 class KafkaTransferProducer:
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        """Blocks while it connects and fetches the topic's metadata: call off the loop."""
-        self._bootstrap, self._topic = bootstrap, topic
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap,
+    def __init__(self, bootstrap: str, topic: str, health_topic: str) -> None:
+        """Blocks while it connects and fetches the topics' metadata: call off the loop.
+
+        A broker that does not answer yet is not fatal: the API starts without a client (every
+        send answers unavailable, /readyz says so) and the healing builds one once it can."""
+        self._bootstrap, self._topic, self._health_topic = bootstrap, topic, health_topic
+        self.health = SendHealth()
+        self._producer: KafkaProducer | None = None
+        try:
+            self._producer = self._build()
+        except (KafkaError, OSError) as err:
+            log.warning("kafka: no producer yet (%s); retrying in the background", err)
+            self.health.observe([err])
+        self._replacing: asyncio.Task[None] | None = None
+        self._next_replace_at = 0.0
+        self._probe: asyncio.Future[list[BaseException | None]] | None = None
+
+    def _build(self) -> KafkaProducer:
+        producer = KafkaProducer(
+            bootstrap_servers=self._bootstrap,
             client_id="orion-api",
             acks="all",
             enable_idempotence=True,
@@ -54,45 +109,87 @@ class KafkaTransferProducer:
             request_timeout_ms=REQUEST_TIMEOUT_MS,
             delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
             max_block_ms=METADATA_WAIT_MS,
+            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
             allow_auto_create_topics=False,  # topics are created by `orion infra`, on purpose
         )
-        self._producer.partitions_for(topic)  # warm metadata so send() never waits for it
-        self._probe: asyncio.Future[bool] | None = None
+        try:
+            # Warm metadata so send() never waits for it on the event loop.
+            for topic in (self._topic, self._health_topic):
+                if not producer.partitions_for(topic):
+                    raise KafkaError(f"topic {topic} does not exist")
+        except BaseException:
+            producer.close(timeout=0)
+            raise
+        return producer
 
     async def produce(self, records: Sequence[Record]) -> list[BaseException | None]:
+        return await self._send(self._topic, records, SEND_TIMEOUT_S)
+
+    async def _send(
+        self, topic: str, records: Sequence[Record], timeout_s: float
+    ) -> list[BaseException | None]:
         if not records:
             return []
+        producer = self._producer
+        if producer is None:
+            missing = DependencyUnavailableError("kafka", "no connection to the broker yet")
+            self._observe([missing])
+            return [missing] * len(records)
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[None]] = []
         for key, value in records:
             done: asyncio.Future[None] = loop.create_future()
             futures.append(done)
             try:
-                sent = self._producer.send(self._topic, key=key, value=value)
+                sent = producer.send(topic, key=key, value=value)
             except KafkaError as err:
                 done.set_exception(err)
                 continue
             sent.add_callback(_on_ack, loop, done)
             sent.add_errback(_on_error, loop, done)
-        await asyncio.wait(futures, timeout=SEND_TIMEOUT_S)
-        return [_error_of(f) for f in futures]
+        await asyncio.wait(futures, timeout=timeout_s)
+        errors = [_error_of(f, timeout_s) for f in futures]
+        self._observe(errors)
+        return errors
+
+    def _observe(self, errors: Sequence[BaseException | None]) -> None:
+        """Feed the health; start a replacement when sends have been failing too long."""
+        self.health.observe(errors)
+        now = time.monotonic()
+        busy = self._replacing is not None and not self._replacing.done()
+        stuck = self.health.stuck(0.0 if self._producer is None else PRODUCER_STUCK_S)
+        if busy or not stuck or now < self._next_replace_at:
+            return
+        self._next_replace_at = now + PRODUCER_REPLACE_INTERVAL_S
+        self._replacing = asyncio.ensure_future(self._replace())
+
+    async def _replace(self) -> None:
+        """Swap in a fresh client; if the broker is still away, keep the old one for now."""
+        try:
+            fresh = await asyncio.to_thread(self._build)
+        except (KafkaError, OSError) as err:
+            log.warning("kafka: sends failing; a new producer could not start yet: %s", err)
+            return
+        old, self._producer = self._producer, fresh
+        self.health.restart_clock()
+        log.warning("kafka: sends were failing; replaced the producer with a fresh one")
+        if old is not None:
+            await asyncio.to_thread(old.close, 0)
 
     async def ping(self) -> None:
-        """A metadata round trip to the broker; concurrent probes share one thread."""
+        """One record to the health topic through this producer, acked within PING_TIMEOUT_S:
+        ready means this process can produce now. Concurrent probes share one record."""
         if self._probe is None or self._probe.done():
-            self._probe = asyncio.ensure_future(asyncio.to_thread(self._ping))
-            # A probe that outlives its caller's timeout must not log "never retrieved".
-            self._probe.add_done_callback(lambda f: f.cancelled() or f.exception())
-        try:
-            await asyncio.shield(self._probe)
-        except (KafkaError, OSError) as err:
-            raise DependencyUnavailableError("kafka", str(err)) from err
-
-    def _ping(self) -> bool:
-        return kafka_admin.ping(self._bootstrap)
+            self._probe = asyncio.ensure_future(
+                self._send(self._health_topic, [(PROBE_KEY, b"")], PING_TIMEOUT_S)
+            )
+        [error] = await asyncio.shield(self._probe)
+        if error is not None:
+            raise DependencyUnavailableError("kafka", f"cannot produce: {error}")
 
     def close(self) -> None:
-        self._producer.close(timeout=SEND_TIMEOUT_S)
+        if self._producer is not None:
+            self._producer.close(timeout=SEND_TIMEOUT_S)
 
 
 def _on_ack(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None], _: object) -> None:
@@ -122,10 +219,10 @@ def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
         done.set_exception(error)
 
 
-def _error_of(done: asyncio.Future[None]) -> BaseException | None:
+def _error_of(done: asyncio.Future[None], timeout_s: float) -> BaseException | None:
     if not done.done():
         done.cancel()
-        return TimeoutError(f"no acknowledgement within {SEND_TIMEOUT_S} s")
+        return TimeoutError(f"no acknowledgement within {timeout_s} s")
     return done.exception()
 
 

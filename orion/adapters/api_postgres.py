@@ -3,6 +3,10 @@
 Account creation is one transaction that also ensures the currency's `@world:<CUR>` system
 account. Everything else is a read. A transfer row still in status 'claimed' (inside a
 shard's open transaction) is never shown. psycopg errors become DependencyUnavailableError.
+
+The pool checks a connection before lending it (one round trip, on a path far from the
+ingest hot path): after PostgreSQL restarts, idle connections are dead, and without the check
+each was lent out, failed a request and went back to the pool, for as long as it lived.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class PostgresLedger:
             max_size=POOL_CONNECTIONS_MAX,
             timeout=POOL_WAIT_S,
             kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+            check=AsyncConnectionPool.check_connection,
             open=False,
         )
 

@@ -2,9 +2,9 @@
 
 `open_api_deps(settings)` is the one place the API's Kafka, Redis and PostgreSQL clients and
 its outcome-feed thread are created: called from the app's lifespan (so under Ray Serve they
-are built inside the replica, never at import time). Kafka must answer at start (the producer
-fetches topic metadata so no request ever waits for it); Redis and PostgreSQL may come up
-later, and /readyz says which one is missing meanwhile.
+are built inside the replica, never at import time). None of Kafka, Redis or PostgreSQL has
+to answer at start: each client connects (again) on its own once its service answers, and
+/readyz says which one is missing meanwhile.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from orion.serve.ports import ApiDeps, ApiOptions
 async def open_api_deps(settings: Settings) -> AsyncIterator[ApiDeps]:
     async with AsyncExitStack() as stack:
         producer = await asyncio.to_thread(
-            KafkaTransferProducer, settings.kafka_bootstrap, settings.topic_transfers
+            KafkaTransferProducer,
+            settings.kafka_bootstrap,
+            settings.topic_transfers,
+            settings.topic_health,
         )
         stack.push_async_callback(asyncio.to_thread, producer.close)
 

@@ -16,6 +16,13 @@ def ping(url: str) -> bool:
         return bool(conn.ping())
 
 
+def cap_memory(url: str, max_bytes: int, policy: str) -> None:
+    """Set the running server's memory cap and eviction policy (0 bytes: no cap)."""
+    with client(url) as conn:
+        conn.config_set("maxmemory", str(max_bytes))
+        conn.config_set("maxmemory-policy", policy)
+
+
 def server_version(url: str) -> str:
     with client(url) as conn:
         info = conn.info("server")

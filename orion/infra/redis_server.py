@@ -1,13 +1,21 @@
 """Redis from the Debian package, bound to loopback, data under the state dir.
 
-Redis holds only lock leases (PostgreSQL is the source of truth), but it still snapshots on
-shutdown so a restart looks like a restart, not a wipe.
+Redis holds lock leases and the API's idempotency keys (PostgreSQL is the source of truth),
+but it still snapshots on shutdown so a restart looks like a restart, not a wipe.
+
+Its memory is capped (`ORION_REDIS_MAXMEMORY_MB`, applied at every `orion infra up`, also to a
+running server). Every key Orion writes has a TTL, and past the cap Redis evicts the least
+recently used of them (`volatile-lru`): old idempotency keys, never a lease being renewed
+every few seconds. An evicted idempotency key only shortens the window in which the API
+answers a repeated id from Redis; PostgreSQL still applies every id once.
 """
 
 from __future__ import annotations
 
 from orion.adapters import redis as redis_adapter
 from orion.infra.service import Missing, Service, need_binary
+
+EVICTION_POLICY = "volatile-lru"  # only keys with a TTL, least recently used first
 
 
 class RedisServer(Service):
@@ -32,6 +40,11 @@ class RedisServer(Service):
 
     def ready(self) -> bool:
         return redis_adapter.ping(self.settings.redis_url)
+
+    def after_ready(self) -> list[str]:
+        max_bytes = self.settings.redis_maxmemory_mb * 2**20
+        redis_adapter.cap_memory(self.settings.redis_url, max_bytes, EVICTION_POLICY)
+        return []
 
     def version(self) -> str:
         return redis_adapter.server_version(self.settings.redis_url)
