@@ -53,11 +53,16 @@ class OrchestratorMetrics:
             "Broker end offset minus the group's committed offset.",
             tag_keys=("partition",),
         )
+        self.restart_counts = Gauge(
+            "orion_actor_restarts",
+            "Times Ray restarted an Orion actor (orchestrator, shard-N) since `orion up`.",
+            tag_keys=("actor",),
+        )
         self._last: dict[str, int] = {}
         for counter in (self.polled, self.dlq, self.conflicts, self.redispatched):
             start_at_zero(counter)
 
-    def counters(self, totals: Mapping[str, int]) -> None:
+    def counters(self, totals: Mapping[str, object]) -> None:
         meters = {
             "polled": self.polled,
             "dead_lettered": self.dlq,
@@ -65,10 +70,11 @@ class OrchestratorMetrics:
             "redispatched": self.redispatched,
         }
         for name, counter in meters.items():
-            delta = totals[name] - self._last.get(name, 0)
+            total = int(totals[name])  # type: ignore[call-overload]
+            delta = total - self._last.get(name, 0)
             if delta > 0:
                 counter.inc(delta)
-            self._last[name] = totals[name]
+            self._last[name] = total
 
     def gauges(
         self, pending: int, locks: int, per_shard: Mapping[int, int], shard_count: int
@@ -77,6 +83,10 @@ class OrchestratorMetrics:
         self.locks.set(locks)
         for shard in range(shard_count):
             self.inflight.set(per_shard.get(shard, 0), tags={"shard": str(shard)})
+
+    def restarts(self, counts: Mapping[str, int]) -> None:
+        for actor, count in counts.items():
+            self.restart_counts.set(count, tags={"actor": actor})
 
     def consumer_lag(self, lag: Mapping[int, int]) -> None:
         for partition, records in lag.items():

@@ -1,8 +1,16 @@
 """The orchestrator actor: runs the orchestration engine on its own thread, forever.
 
-A thin shell: it builds the Kafka, Redis and Ray-shard adapters, then ticks the engine. Any
-exception on the loop crashes the whole actor process, so Ray restarts it and it resumes from
-the committed offsets (nothing is lost: Kafka replays, shards dedupe by transfer id).
+A thin shell: it builds the Kafka, Redis and Ray-shard adapters, then ticks the engine.
+
+Guarantees:
+- Its constructor cannot fail on infrastructure. Ray never restarts an actor whose
+  constructor raised (it counts as a bug in the class), so an orchestrator restarted while
+  Kafka was down used to stay dead for good. The clients are built on the engine thread,
+  retried with bounded backoff for CONNECT_WINDOW_S; past it the process exits and Ray
+  restarts it (a death after construction is always restarted).
+- Any exception on the loop crashes the whole actor process, so Ray restarts it and it
+  resumes from the committed offsets (nothing is lost: Kafka replays, shards dedupe by
+  transfer id). State shared with other threads is an immutable Snapshot the loop publishes.
 """
 
 from __future__ import annotations
@@ -12,116 +20,148 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from orion.actors.metrics import OrchestratorMetrics
 from orion.adapters.kafka import KafkaTransferSource
 from orion.adapters.locks import RedisAccountLocks
-from orion.config import get_settings
+from orion.config import Settings, get_settings
 from orion.faults import maybe_crash
 from orion.messages import ORCHESTRATOR_GROUP
-from orion.orchestration.engine import LOCK_LEASE_MS, Engine
+from orion.orchestration.engine import LOCK_LEASE_MS, Engine, Snapshot
 from orion.orchestration.ports import ShardPool
 
 log = logging.getLogger("orion.orchestrator")
-DRAIN_POLL_S = 0.05  # how often drain() checks that in-flight batches are done
-METRICS_INTERVAL_S = 1.0  # gauges and counters refreshed this often (Ray exports every ~5 s)
+METRICS_INTERVAL_S = 1.0  # gauges, counters and the shared snapshot refreshed this often
 LAG_INTERVAL_S = 5.0  # consumer lag asks the broker; once per scrape interval is enough
+RESTARTS_INTERVAL_S = 15.0  # actor restart counts come from Ray's state API: not every tick
+CONNECT_WINDOW_S = 60.0  # keep trying Kafka, Redis and the shards this long, then exit
+CONNECT_BACKOFF_FIRST_S = 0.5
+CONNECT_BACKOFF_MAX_S = 5.0
+DRAIN_POLL_S = 0.05  # how often drain() looks at the loop's progress
+
+Restarts = Callable[[], Mapping[str, int]]
 
 
 class Orchestrator:
     """Plain class; `orion.actors.runtime` wraps it with `ray.remote`."""
 
-    def __init__(self, shards: ShardPool) -> None:
-        settings = get_settings()
+    def __init__(self, connect_shards: Callable[[], ShardPool], restarts: Restarts) -> None:
         self._owner = f"orchestrator-{uuid.uuid4()}"
-        self._locks = RedisAccountLocks(settings.redis_url, self._owner, LOCK_LEASE_MS)
-        self._source = KafkaTransferSource(
+        self._connect_shards, self._restarts = connect_shards, restarts
+        self._snapshot: Snapshot | None = None
+        self._shard_count = 0
+        self._drain_requested = threading.Event()
+        self._drained = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="orion-engine", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        try:
+            engine, source = self._connect(get_settings())
+            self._shard_count = engine.shard_count
+            log.info("orchestrator %s started with %d shards", self._owner, engine.shard_count)
+            self._loop(engine, source)
+        except BaseException:
+            log.exception("orchestrator %s failed; exiting so Ray restarts it", self._owner)
+            os._exit(1)
+
+    def _connect(self, settings: Settings) -> tuple[Engine, KafkaTransferSource]:
+        """Build the clients, retrying infrastructure failures within CONNECT_WINDOW_S."""
+        deadline = time.monotonic() + CONNECT_WINDOW_S
+        delay = CONNECT_BACKOFF_FIRST_S
+        while True:
+            try:
+                return self._build(settings)
+            except Exception as err:  # retried within the bound, then re-raised
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("orchestrator cannot start yet (%s); retry in %.1f s", err, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, CONNECT_BACKOFF_MAX_S)
+
+    def _build(self, settings: Settings) -> tuple[Engine, KafkaTransferSource]:
+        shards = self._connect_shards()
+        locks = RedisAccountLocks(settings.redis_url, self._owner, LOCK_LEASE_MS)
+        # The consumer exists before the engine: its rebalance callbacks find it through this.
+        holder: list[Engine] = []
+
+        def assigned(partitions: set[int]) -> None:
+            holder[0].on_assigned(partitions)
+
+        def revoked(partitions: set[int]) -> None:
+            holder[0].on_revoked(partitions)
+
+        source = KafkaTransferSource(
             settings.kafka_bootstrap,
             settings.topic_transfers,
             ORCHESTRATOR_GROUP,
             settings.topic_dlq,
-            on_assigned=self._on_assigned,
-            on_revoked=self._on_revoked,
+            on_assigned=assigned,
+            on_revoked=revoked,
         )
-        self._engine = Engine(self._source, self._locks, shards, time.monotonic)
-        self._shard_count = shards.shard_count
-        self._drain_requested = threading.Event()
-        self._drained = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="orion-engine", daemon=True)
-        self._thread.start()
-        log.info("orchestrator %s started with %d shards", self._owner, shards.shard_count)
+        holder.append(Engine(source, locks, shards, time.monotonic))
+        return holder[0], source
 
-    # The consumer exists before the engine, so its rebalance callbacks go through here.
-    def _on_assigned(self, partitions: set[int]) -> None:
-        self._engine.on_assigned(partitions)
-
-    def _on_revoked(self, partitions: set[int]) -> None:
-        self._engine.on_revoked(partitions)
-
-    def _run(self) -> None:
+    def _loop(self, engine: Engine, source: KafkaTransferSource) -> None:
         metrics = OrchestratorMetrics()
-        next_metrics = next_lag = time.monotonic()
-        try:
-            while True:
-                if self._drain_requested.is_set() and not self._drained.is_set():
-                    self._engine.drain()
-                    self._drained.set()
-                self._engine.tick()
-                maybe_crash("orchestrator.tick")
-                now = time.monotonic()
-                if now >= next_metrics:
-                    self._export(metrics)
-                    next_metrics = now + METRICS_INTERVAL_S
-                if now >= next_lag:
-                    lag = self._source.lag()
-                    metrics.consumer_lag(lag)
-                    # Not yet assigned (just started or rebalancing): ask again soon, so a
-                    # restarted orchestrator's lag series reappears within a second.
-                    next_lag = now + (LAG_INTERVAL_S if lag else METRICS_INTERVAL_S)
-        except BaseException:
-            log.exception("orchestrator loop failed; exiting so Ray restarts this actor")
-            os._exit(1)
+        next_metrics = next_lag = next_restarts = time.monotonic()
+        while True:
+            if self._drain_requested.is_set():
+                engine.drain()
+            engine.tick()
+            maybe_crash("orchestrator.tick")
+            now = time.monotonic()
+            if now >= next_metrics or self._drain_requested.is_set():
+                self._publish(engine.snapshot(), metrics)
+                next_metrics = now + METRICS_INTERVAL_S
+            if now >= next_lag:
+                lag = source.lag()
+                metrics.consumer_lag(lag)
+                # Not yet assigned (just started or rebalancing): ask again soon, so a
+                # restarted orchestrator's lag series reappears within a second.
+                next_lag = now + (LAG_INTERVAL_S if lag else METRICS_INTERVAL_S)
+            if now >= next_restarts:
+                metrics.restarts(self._restarts())
+                next_restarts = now + RESTARTS_INTERVAL_S
 
-    def _export(self, metrics: OrchestratorMetrics) -> None:
-        stats = self.stats()
-        metrics.counters(stats)
+    def _publish(self, snapshot: Snapshot, metrics: OrchestratorMetrics) -> None:
+        self._snapshot = snapshot  # one reference assignment: other threads see old or new
+        metrics.counters(snapshot.stats)
         metrics.gauges(
-            stats["pending"],
-            len(self._engine.locked_accounts),
-            stats["inflight_per_shard"],
+            snapshot.pending,
+            snapshot.locked_accounts,
+            snapshot.inflight_per_shard,
             self._shard_count,
         )
+        if snapshot.drained:
+            self._drained.set()
 
     def drain(self, timeout_s: float) -> bool:
         """Stop polling, finish in-flight batches and commit; True when fully drained."""
         self._drain_requested.set()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self._drained.is_set() and self._engine.idle:
-                time.sleep(DRAIN_POLL_S * 4)  # one more tick commits the last offsets
+            if self._drained.is_set():
                 return True
+            if self._snapshot is None and not self._thread.is_alive():
+                return True  # never connected: it took no work
             time.sleep(DRAIN_POLL_S)
         return False
 
     def stats(self) -> dict[str, Any]:
-        engine = self._engine
-        per_shard: dict[int, int] = {}
-        for flight in list(engine.inflight.values()):
-            per_shard[flight.shard] = per_shard.get(flight.shard, 0) + 1
+        snap = self._snapshot
+        if snap is None:
+            return {"owner": self._owner, "state": "connecting"}
         return {
             "owner": self._owner,
-            "pending": len(engine.queue),
-            "inflight_batches": len(engine.inflight),
-            "inflight_transfers": sum(len(f.batch) for f in list(engine.inflight.values())),
-            "inflight_per_shard": per_shard,
-            "polled": engine.stats.polled,
-            "settled": engine.stats.settled,
-            "dead_lettered": engine.stats.dead_lettered,
-            "batches": engine.stats.batches,
-            "redispatched": engine.stats.redispatched,
-            "lock_conflicts": engine.stats.lock_conflicts,
-            "outcomes": dict(engine.stats.by_status),
+            "state": "draining" if self._drain_requested.is_set() else "running",
+            "pending": snap.pending,
+            "inflight_batches": snap.inflight_batches,
+            "inflight_transfers": snap.inflight_transfers,
+            "inflight_per_shard": snap.inflight_per_shard,
+            **snap.stats,
         }
 
     def pid(self) -> int:

@@ -72,7 +72,22 @@ class OrchestratorWithRayShards(Orchestrator):
     """The orchestrator as deployed: its shard pool is the named shard actors."""
 
     def __init__(self, shard_count: int) -> None:
-        super().__init__(RayShardPool(shard_count))
+        super().__init__(lambda: RayShardPool(shard_count), lambda: actor_restarts(shard_count))
+
+
+STATE_API_TIMEOUT_S = 10  # Ray's state API answers from the head in milliseconds
+
+
+def actor_restarts(shard_count: int) -> dict[str, int]:
+    """How often Ray restarted each of Orion's actors: {"orchestrator": n, "shard-0": n, ...}."""
+    from ray.util.state import list_actors
+
+    names = {ORCHESTRATOR_NAME: "orchestrator"}
+    names |= {SHARD_NAME.format(k): f"shard-{k}" for k in range(shard_count)}
+    found = list_actors(
+        filters=[("state", "!=", "DEAD")], detail=True, timeout=STATE_API_TIMEOUT_S, limit=10_000
+    )
+    return {names[a.name]: int(a.num_restarts) for a in found if a.name in names}
 
 
 def start_actors(shard_count: int) -> Any:
@@ -104,8 +119,8 @@ def kill_actors(shard_count: int) -> None:
     for name in [ORCHESTRATOR_NAME, *(SHARD_NAME.format(k) for k in range(shard_count))]:
         try:
             ray.kill(ray.get_actor(name), no_restart=True)
-        except ValueError:
-            continue  # not running
+        except (ValueError, RayError):
+            continue  # not running, or already dying
 
 
 def connect(address: str, namespace: str, env: dict[str, str]) -> None:
@@ -130,7 +145,7 @@ def deploy_api(host: str, port: int) -> None:
     from orion.serve.deployment import application
 
     serve.start(http_options={"host": host, "port": port})
-    serve.run(application(), name="orion", route_prefix="/", blocking=False)
+    serve.run(application(), name=API_APP, route_prefix="/", blocking=False)
 
 
 def shutdown_api() -> None:
@@ -139,21 +154,44 @@ def shutdown_api() -> None:
     serve.shutdown()  # type: ignore[no-untyped-call]
 
 
+API_APP = "orion"
+
+
+def api_status() -> str | None:
+    """Serve's status of the API application (RUNNING, DEPLOYING, DEPLOY_FAILED, ...)."""
+    from ray import serve
+
+    app = serve.status().applications.get(API_APP)
+    return None if app is None else str(getattr(app.status, "value", app.status))
+
+
+def delete_api() -> None:
+    """Remove the API application (a failed deployment must go before a new one)."""
+    from ray import serve
+
+    serve.delete(API_APP)
+
+
 def drain_orchestrator(timeout_s: float) -> bool:
-    """Ask the orchestrator to finish in-flight work and commit; False if absent or late."""
+    """Ask the orchestrator to finish in-flight work and commit; False if absent, unable
+    (dead, restarting, crash-looping) or late: the caller stops everything regardless."""
     try:
         handle = orchestrator()
-    except ValueError:
+        return bool(ray.get(handle.drain.remote(timeout_s), timeout=timeout_s + 10))
+    except (ValueError, RayError):
         return False
-    return bool(ray.get(handle.drain.remote(timeout_s), timeout=timeout_s + 10))
+
+
+STATS_TIMEOUT_S = 10  # a live orchestrator answers at once
 
 
 def orchestrator_stats() -> dict[str, Any] | None:
+    """The orchestrator's counters, or None when it is absent or does not answer."""
     try:
         handle = orchestrator()
-    except ValueError:
+        stats: dict[str, Any] = ray.get(handle.stats.remote(), timeout=STATS_TIMEOUT_S)
+    except (ValueError, RayError):
         return None
-    stats: dict[str, Any] = ray.get(handle.stats.remote(), timeout=10)
     return stats
 
 

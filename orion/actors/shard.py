@@ -46,9 +46,11 @@ class Shard:
     """Plain class; `orion.actors.runtime` wraps it with `ray.remote`."""
 
     def __init__(self, shard_id: int) -> None:
+        # Nothing here may fail on infrastructure: Ray never restarts an actor whose
+        # constructor raised. The connection is made by the first batch (and remade after).
         self.shard_id = shard_id
         self._settings = get_settings()
-        self._conn = ledger.connect(self._settings.postgres_dsn)
+        self._conn: ledger.Conn | None = None
         self._producer = kafka_adapter.RecordProducer(
             self._settings.kafka_bootstrap, f"orion-shard-{shard_id}"
         )
@@ -56,7 +58,7 @@ class Shard:
         log.info("shard %d ready", shard_id)
 
     def apply(self, batch_id: str, batch: Sequence[QueuedTransfer]) -> list[OutcomeRecord]:
-        if self._conn.closed or self._conn.broken:
+        if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = ledger.connect(self._settings.postgres_dsn)
         started = time.perf_counter()
         results = ledger.settle(self._conn, batch, batch_id, self.shard_id)

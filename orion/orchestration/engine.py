@@ -63,6 +63,19 @@ class InFlight:
     retry_at: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The engine's state at one instant, for other threads (stats, metrics, drain)."""
+
+    pending: int
+    inflight_batches: int
+    inflight_transfers: int
+    inflight_per_shard: dict[int, int]
+    locked_accounts: int
+    drained: bool
+    stats: dict[str, object]
+
+
 @dataclass
 class Stats:
     polled: int = 0
@@ -115,6 +128,37 @@ class Engine:
     @property
     def idle(self) -> bool:
         return not self.inflight
+
+    @property
+    def shard_count(self) -> int:
+        return self._shards.shard_count
+
+    @property
+    def drained(self) -> bool:
+        """Draining, nothing in flight and every settled offset committed."""
+        return self._draining and self.idle and not self._offsets.committable()
+
+    def snapshot(self) -> Snapshot:
+        """Copy the state; call it on the engine's own thread, hand the copy to others."""
+        per_shard = Counter(flight.shard for flight in self.inflight.values())
+        s = self.stats
+        return Snapshot(
+            pending=len(self.queue),
+            inflight_batches=len(self.inflight),
+            inflight_transfers=sum(len(flight.batch) for flight in self.inflight.values()),
+            inflight_per_shard=dict(per_shard),
+            locked_accounts=len(self._locked),
+            drained=self.drained,
+            stats={
+                "polled": s.polled,
+                "settled": s.settled,
+                "dead_lettered": s.dead_lettered,
+                "batches": s.batches,
+                "redispatched": s.redispatched,
+                "lock_conflicts": s.lock_conflicts,
+                "outcomes": dict(s.by_status),
+            },
+        )
 
     # -- Kafka side ----------------------------------------------------------------------
     def on_assigned(self, partitions: set[int]) -> None:
