@@ -133,11 +133,15 @@ def down(
 
 @app.command("status")
 def status() -> None:
-    """Infrastructure health, then pending, in flight and consumer lag per partition."""
+    """Infrastructure health, settlement per partition (stuck?), actor restarts and the
+    orchestrator's counters. Exit 1 when a service is down, a partition is stuck or the
+    orchestrator does not answer."""
     report = _run(manager.status)
     for health in report:
         _echo(health.line())
-    _run(lambda s: stack.app_status(s, _echo))
+    healthy = _run(lambda s: stack.app_status(s, _echo))
+    if not (healthy and all(h.up for h in report)):
+        raise typer.Exit(EXIT_FAILED)
 
 
 def main() -> None:

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # Ray writes its Prometheus service-discovery file here (session_latest is a symlink).
     ray_temp_dir: Path = Path("/tmp/ray")
 
+    # A partition whose oldest unsettled transfer and last commit are both older than this
+    # is reported stuck (`orion status`, /readyz, orion_partition_stuck).
+    stuck_after_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
     # Bounded waits for a service to become ready after it is started, and to stop.
     ready_timeout_s: TimeoutS = 60.0
     stop_timeout_s: TimeoutS = 30.0

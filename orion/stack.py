@@ -1,21 +1,36 @@
-"""`orion up` / `orion down`: infrastructure, schema, local Ray, shards, orchestrator, API.
+"""`orion up` / `orion down` / `orion status`: infrastructure, schema, local Ray, shards,
+orchestrator, API.
 
 The Ray head runs as `ray start --head --block`, a process Orion owns by pid like the other
-services: stopping it stops every Ray process it started, and nothing else.
+services: stopping it stops every Ray process it started (its session), and nothing else.
+
+Guarantees:
+- `up` is idempotent and never breaks a running API: it asks Serve for the application's
+  state and redeploys only when it is absent or failed (DEPLOY_FAILED is deleted first); an
+  application that is (re)starting a replica is waited for. Dead actors are created again.
+- `down` always stops, whatever state the actors are in (crash-looping, unreachable): the
+  drain and the Serve shutdown are best effort within a bound, then the Ray head and every
+  process of its session are stopped by pid.
+- `status` reads settlement progress from Kafka itself, so it tells the truth even when the
+  orchestrator is dead: per partition lag, last commit, oldest unsettled transfer, stuck.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from orion.adapters import kafka as kafka_adapter
 from orion.adapters import postgres as pg
 from orion.config import Settings
 from orion.db import migrate
+from orion.domain.progress import Settlement, assess
 from orion.infra import manager
 from orion.infra.process import POLL_INTERVAL_S, Managed, ServiceError, port_open
 from orion.messages import ORCHESTRATOR_GROUP
@@ -24,12 +39,22 @@ Echo = Callable[[str], None]
 RAY_READY_TIMEOUT_S = 90.0  # the head starts GCS, raylet and dashboard: ~10-20 s here
 API_READY_TIMEOUT_S = 180.0  # Serve's controller, proxy and the first replica
 DRAIN_TIMEOUT_S = 60.0  # in-flight batches finish in well under a second each
+# The whole polite part of `down` (attach, drain, Serve shutdown, actor kills) gets this long;
+# past it, stopping the Ray head stops everything anyway.
+STOP_APP_TIMEOUT_S = DRAIN_TIMEOUT_S + 60.0
 HTTP_TIMEOUT_S = 2.0
 PORT_FREE_TIMEOUT_S = 30.0  # a stopped Ray's workers release their sockets within seconds
 # Ray otherwise picks the machine's external address even with --node-ip-address=127.0.0.1
 # (it "resolves" loopback to a reachable IP); this switch, Ray's own single-node mode,
 # keeps the node address on loopback. Workers inherit it from the raylet.
 RAY_LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# Serve holds a dead replica's port out of its pool this long (default 150 s) so that its own
+# HAProxy workers drop stale routes first. Orion routes no traffic through Serve's HAProxy: a
+# client reaches the replica on the API port directly, so the quarantine only kept a crashed
+# replica's successor off the API port for 150 s. Ray's supported switch: 0 turns it off.
+SERVE_PORT_QUARANTINE_S = "0"
+API_STARTING = frozenset({"DEPLOYING", "UNHEALTHY", "NOT_STARTED"})  # Serve is at it: wait
+API_FAILED = frozenset({"DEPLOY_FAILED"})  # gone for good until deleted and deployed again
 
 
 def ray_head(settings: Settings) -> Managed:
@@ -60,6 +85,7 @@ def ray_env(settings: Settings) -> dict[str, str]:
             # port itself, so clients keep using 127.0.0.1:<api_port>.
             "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": port,
             "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(settings.api_port + 1),
+            "RAY_SERVE_PORT_QUARANTINE_S": SERVE_PORT_QUARANTINE_S,
         }
     return env
 
@@ -120,14 +146,7 @@ def up(settings: Settings, echo: Echo) -> None:
     try:
         runtime.start_actors(settings.shard_count)
         echo(f"actors: orchestrator + {settings.shard_count} shards")
-        if _api_answers(settings):
-            # Already serving. Redeploying would start a second replica that cannot bind the
-            # API port while the first holds it; code upgrades go through `orion down`/`up`.
-            echo("api: already running")
-        else:
-            _await_port_free(settings.host, settings.api_port)
-            proxy_port = settings.serve_proxy_port if settings.serve_throughput_optimized else None
-            runtime.deploy_api(settings.host, proxy_port or settings.api_port)
+        _ensure_api(settings, echo, runtime)
     finally:
         runtime.disconnect()
     _await_api(settings)
@@ -137,6 +156,25 @@ def up(settings: Settings, echo: Echo) -> None:
     echo(f"Prometheus:     http://{settings.host}:{settings.prometheus_port}")
     if not settings.api_keys:
         echo("note: no ORION_API_KEYS set: the API is unauthenticated and bound to loopback")
+
+
+def _ensure_api(settings: Settings, echo: Echo, runtime: Any) -> None:
+    """Deploy the API unless Serve already runs it or is bringing it (back) up."""
+    state = runtime.api_status()
+    if state == "RUNNING":
+        # Redeploying would start a second replica that cannot bind the API port while the
+        # first holds it; code upgrades go through `orion down` / `orion up`.
+        echo("api: already running")
+        return
+    if state in API_STARTING:
+        echo(f"api: Serve reports {state}; waiting for it, not redeploying")
+        return
+    if state in API_FAILED:
+        echo(f"api: Serve reports {state}; deleting it and deploying again")
+        runtime.delete_api()
+    _await_port_free(settings.host, settings.api_port)
+    proxy_port = settings.serve_proxy_port if settings.serve_throughput_optimized else None
+    runtime.deploy_api(settings.host, proxy_port or settings.api_port)
 
 
 def _await_port_free(host: str, port: int) -> None:
@@ -173,11 +211,32 @@ def down(settings: Settings, echo: Echo, *, purge: bool = False) -> None:
     """Drain the orchestrator, stop Serve and the actors, stop Ray, then the infrastructure."""
     head = ray_head(settings)
     if head.pid() is not None:
-        _stop_app(settings, echo)
+        _stop_app_bounded(settings, echo)
         head.stop(settings.stop_timeout_s)
         echo("ray: stopped")
     if settings.manage_infra:
         manager.down(settings, echo, purge=purge)
+
+
+def _stop_app_bounded(settings: Settings, echo: Echo) -> None:
+    """The polite part of `down`, given at most STOP_APP_TIMEOUT_S; its failure is reported,
+    never fatal: the Ray head's stop that follows ends every actor regardless."""
+    failure: list[BaseException] = []
+
+    def polite() -> None:
+        try:
+            _stop_app(settings, echo)
+        except BaseException as err:  # noqa: BLE001 - reported below, then Ray is stopped
+            failure.append(err)
+
+    worker = threading.Thread(target=polite, name="orion-down", daemon=True)
+    worker.start()
+    worker.join(STOP_APP_TIMEOUT_S)
+    if worker.is_alive():
+        echo(f"app: no clean stop within {STOP_APP_TIMEOUT_S:.0f} s; stopping Ray anyway")
+    elif failure:
+        first = str(failure[0]).splitlines()[0] if str(failure[0]) else ""
+        echo(f"app: clean stop failed ({type(failure[0]).__name__}: {first}); stopping Ray anyway")
 
 
 def _stop_app(settings: Settings, echo: Echo) -> None:
@@ -194,26 +253,50 @@ def _stop_app(settings: Settings, echo: Echo) -> None:
         runtime.disconnect()
 
 
-def app_status(settings: Settings, echo: Echo) -> None:
-    """Orchestrator counters and consumer lag per partition (end offset - committed)."""
-    use_local_ray(settings)
-    from orion.actors import runtime
-    from orion.adapters import kafka as kafka_adapter
-
-    lag = kafka_adapter.consumer_lag(
+def settlement(settings: Settings) -> Settlement:
+    """Settlement progress per partition, from Kafka alone (works with Orion down)."""
+    progress = kafka_adapter.partition_progress(
         settings.kafka_bootstrap, settings.topic_transfers, ORCHESTRATOR_GROUP
     )
-    echo("consumer lag: " + ", ".join(f"p{p}={n}" for p, n in sorted(lag.items())))
+    return assess(progress, time.time_ns() // 1_000_000, settings.stuck_after_s)
+
+
+def app_status(settings: Settings, echo: Echo) -> bool:
+    """Settlement per partition, actor restarts and orchestrator counters; False when any
+    partition is stuck or the orchestrator does not answer."""
+    report = settlement(settings)
+    for line in describe_settlement(report, settings.stuck_after_s):
+        echo(line)
     if ray_head(settings).pid() is None:
         echo("ray: down")
-        return
+        return False
+    use_local_ray(settings)
+    from orion.actors import runtime
+
     runtime.connect(ray_address(settings), settings.ray_namespace, orion_env())
     try:
         stats = runtime.orchestrator_stats()
+        restarts = runtime.actor_restarts(settings.shard_count)
+        api = runtime.api_status()
     finally:
         runtime.disconnect()
+    echo(f"api: {api or 'not deployed'}")
+    echo("restarts: " + (", ".join(f"{a}={n}" for a, n in sorted(restarts.items())) or "none"))
     if stats is None:
-        echo("orchestrator: not running")
-        return
+        echo("orchestrator: not answering")
+        return False
     for key, value in stats.items():
-        echo(f"{key}: {value}")
+        echo(f"orchestrator {key}: {value}")
+    return not report.stuck
+
+
+def describe_settlement(report: Settlement, stuck_after_s: float) -> list[str]:
+    lines = [f"settlement: {report.summary()} (stuck = no commit for {stuck_after_s:.0f} s)"]
+    for p in report.partitions:
+        oldest = "-" if p.oldest_unsettled_age_s is None else f"{p.oldest_unsettled_age_s:.1f}s"
+        commit = "-" if p.last_commit_age_s is None else f"{p.last_commit_age_s:.1f}s ago"
+        flag = "  STUCK" if p.stuck else ""
+        lines.append(
+            f"  p{p.partition}: lag={p.lag} oldest_unsettled={oldest} last_commit={commit}{flag}"
+        )
+    return lines

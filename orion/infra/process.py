@@ -3,6 +3,12 @@
 Guarantees: a process is considered Orion's only if its pid is in a pid file under the state
 directory AND its kernel start time still equals the one recorded when we started it, so a
 recycled pid is never signalled. Nothing here searches the process table by name.
+
+Every process is started as the leader of a session of its own, and everything it spawns
+stays in that session (Ray's GCS, raylet, dashboard and workers; PostgreSQL's backends). A
+stop that had to SIGKILL a leader would orphan them, so `stop` then ends every process still
+in that session that started after the leader did: by session id and start time, never by
+name, never anything Orion did not start.
 """
 
 from __future__ import annotations
@@ -76,11 +82,13 @@ class Managed:
         pid = self.pid()
         if pid is None:
             return False
+        started = _start_time(pid) or 0
         _signal(pid, self.stop_signal)
         if not _wait(lambda: _start_time(pid) is None, timeout_s):
             _signal(pid, signal.SIGKILL)
             if not _wait(lambda: _start_time(pid) is None, KILL_GRACE_S):
                 raise ServiceError(f"{self.name}: pid {pid} did not exit; see {self.log_file}")
+        _end_session(pid, started)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -102,6 +110,32 @@ def _start_time(pid: int) -> int | None:
             os.waitpid(pid, os.WNOHANG)
         return None
     return int(fields[19])  # field 22 of stat, counted after the "(comm)" field
+
+
+def _session_members(session: int, not_before: int) -> list[int]:
+    """Live processes of `session` that started at or after `not_before` (clock ticks)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[3]) == session and int(fields[19]) >= not_before:
+            members.append(int(entry.name))
+    return members
+
+
+def _end_session(session: int, not_before: int) -> None:
+    """SIGTERM what is left of a stopped leader's session, then SIGKILL what stays."""
+    left = _session_members(session, not_before)
+    for pid in left:
+        _signal(pid, signal.SIGTERM)
+    if left and not _wait(lambda: not _session_members(session, not_before), KILL_GRACE_S):
+        for pid in _session_members(session, not_before):
+            _signal(pid, signal.SIGKILL)
+        _wait(lambda: not _session_members(session, not_before), KILL_GRACE_S)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
