@@ -1,7 +1,10 @@
-"""`orion audit`: check the ledger's five invariants (DESIGN.md, "Money and data").
+"""`orion audit`: check the ledger's five invariants (DESIGN.md, "Money and data"), and
+that nothing accepted is left unsettled.
 
 Responsibilities: run one check per invariant against a PostgreSQL snapshot, and against the
-transfers topic for #4; collect exact counts and a few examples; render lines or JSON.
+transfers topic for #4; check #6, that no transfer accepted more than `unsettled_after_s`
+ago (default 60 s) is still without a final outcome; collect exact counts and a few
+examples; render lines or JSON.
 
 Guarantees:
 - Read-only: nothing is written to PostgreSQL and no Kafka offset is ever committed.
@@ -10,15 +13,22 @@ Guarantees:
   transfer #4 looks for is already visible: a live system cannot cause a false alarm.
 - Bounded: at most EXAMPLES_PER_CHECK_MAX examples per check; ids are looked up in chunks
   of LOOKUP_IDS_MAX, so memory does not grow with the topic.
-- Undecodable records count as "dlq", records past the committed offsets as "in flight";
+- Undecodable records, and records a shard sent to the DLQ (its keys name their place in the
+  transfers topic), count as "dlq", records past the committed offsets as "in flight";
   neither is a violation. A topic that cannot be read to the committed offsets is one.
+- #6 reads the records past the committed offsets (all of a partition never committed) that
+  were produced before now - unsettled_after_s: each that decodes and has neither a final
+  row nor a DLQ entry is a violation. A live system within the bound cannot fail it; a
+  stuck partition or a dead orchestrator fails it once the bound passes.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
@@ -30,6 +40,7 @@ from orion.domain import Status
 from orion.messages import ORCHESTRATOR_GROUP, MessageError, decode_transfer
 
 EXAMPLES_PER_CHECK_MAX = 10  # enough to start debugging; the count says how bad it is
+UNSETTLED_AFTER_S_DEFAULT = 60.0  # settlement takes well under a second; a minute is stuck
 LOOKUP_IDS_MAX = 10_000  # ids per `= ANY(...)` lookup: one round trip, a small array
 FINAL_STATUSES = frozenset(str(status) for status in Status)  # completed, rejected
 TITLES = {
@@ -38,6 +49,7 @@ TITLES = {
     3: "every transfer settled once, with its two entries or a reason",
     4: "every acknowledged transfer reached one final outcome",
     5: "transfers from one debit account settled in acceptance order",
+    6: "no accepted transfer left without an outcome past the bound",
 }
 Lookup = Callable[[Sequence[str]], Mapping[str, str]]
 
@@ -107,26 +119,62 @@ def run_audit(
     group: str = ORCHESTRATOR_GROUP,
     topic: str | None = None,
     conn: Connection | None = None,
+    unsettled_after_s: float = UNSETTLED_AFTER_S_DEFAULT,
 ) -> AuditReport:
     """Audit everything; on `conn` (the caller's transaction) or on a fresh snapshot."""
-    bootstrap = settings.kafka_bootstrap
-    snap = db.topic_snapshot(bootstrap, topic or settings.topic_transfers, group)
+    bootstrap, source = settings.kafka_bootstrap, topic or settings.topic_transfers
+    snap = db.topic_snapshot(bootstrap, source, group)
+    cutoff_ms = time.time_ns() // 1_000_000 - int(unsettled_after_s * 1000)
+    dead = _dead_letters(settings, source)
     if conn is not None:
-        return audit_ledger(conn, snap, db.read_acknowledged(bootstrap, snap))
+        return audit_ledger(conn, snap, _kafka(bootstrap, snap, cutoff_ms), dead, unsettled_after_s)
     with db.snapshot(settings.postgres_dsn) as own:
-        return audit_ledger(own, snap, db.read_acknowledged(bootstrap, snap))
+        return audit_ledger(own, snap, _kafka(bootstrap, snap, cutoff_ms), dead, unsettled_after_s)
 
 
-def audit_ledger(conn: Connection, snap: TopicSnapshot, records: Iterable[Record]) -> AuditReport:
-    """The five checks in order, on `conn`; `records` are `snap`'s acknowledged ones."""
+@dataclass(frozen=True, slots=True)
+class KafkaReads:
+    """The two lazy reads of the transfers topic the audit makes."""
+
+    acknowledged: Iterable[Record]
+    unsettled: Iterable[Record]
+
+
+def _kafka(bootstrap: str, snap: TopicSnapshot, cutoff_ms: int) -> KafkaReads:
+    return KafkaReads(
+        db.read_acknowledged(bootstrap, snap), db.read_unsettled(bootstrap, snap, cutoff_ms)
+    )
+
+
+def _dead_letters(settings: Settings, source: str) -> AbstractSet[tuple[int, int]] | str:
+    """Where the DLQ's records came from, or why the DLQ could not be read."""
+    try:
+        return db.read_dead_letters(
+            settings.kafka_bootstrap, settings.topic_dlq, source, settings.topic_transfers
+        )
+    except KafkaReadError as err:
+        return str(err)
+
+
+def audit_ledger(
+    conn: Connection,
+    snap: TopicSnapshot,
+    reads: KafkaReads,
+    dead: AbstractSet[tuple[int, int]] | str = frozenset(),
+    unsettled_after_s: float = UNSETTLED_AFTER_S_DEFAULT,
+) -> AuditReport:
+    """The six checks in order, on `conn`; `reads` are `snap`'s records."""
     lookup = partial(db.final_statuses, conn)
+    letters = frozenset() if isinstance(dead, str) else dead
+    dlq_note = (f"DLQ not read: {dead}",) if isinstance(dead, str) else ()
     return AuditReport(
         (
             check_balances_sum(conn),
             check_accounts(conn),
             check_transfers(conn),
-            check_acknowledged(snap, records, lookup),
+            check_acknowledged(snap, reads.acknowledged, lookup, letters, dlq_note),
             check_order(conn),
+            check_unsettled(reads.unsettled, lookup, letters, unsettled_after_s),
         )
     )
 
@@ -153,13 +201,55 @@ def check_order(conn: Connection) -> CheckResult:
 
 
 def check_acknowledged(
-    snap: TopicSnapshot, records: Iterable[Record], lookup: Lookup
+    snap: TopicSnapshot,
+    records: Iterable[Record],
+    lookup: Lookup,
+    dead: AbstractSet[tuple[int, int]] = frozenset(),
+    extra_notes: tuple[str, ...] = (),
 ) -> CheckResult:
-    """Each record below the committed offsets must have a transfers row, final status."""
+    """Each record below the committed offsets must have a transfers row, final status, or
+    have gone to the DLQ."""
     if not snap.committed:
         return CheckResult(
             4, notes=(f"group {snap.group} has no committed offsets on {snap.topic}: not checked",)
         )
+    found = _without_outcome(records, lookup, dead, lambda r, state: state)
+    notes = _notes(snap, found.read, found.dlq) + extra_notes
+    return CheckResult(4, found.count, found.examples, notes)
+
+
+def check_unsettled(
+    records: Iterable[Record],
+    lookup: Lookup,
+    dead: AbstractSet[tuple[int, int]] = frozenset(),
+    after_s: float = UNSETTLED_AFTER_S_DEFAULT,
+) -> CheckResult:
+    """Each record accepted more than `after_s` ago must be settled or dead-lettered."""
+    now_ms = time.time_ns() // 1_000_000
+
+    def describe(record: Record, state: str) -> str:
+        return f"accepted {(now_ms - record.timestamp_ms) / 1000:.0f} s ago, {state}"
+
+    found = _without_outcome(records, lookup, dead, describe)
+    note = f"looked at {found.read} records past the committed offsets older than {after_s:g} s"
+    return CheckResult(6, found.count, found.examples, (note,))
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    count: int
+    examples: tuple[str, ...]
+    read: int
+    dlq: int
+
+
+def _without_outcome(
+    records: Iterable[Record],
+    lookup: Lookup,
+    dead: AbstractSet[tuple[int, int]],
+    describe: Callable[[Record, str], str],
+) -> _Found:
+    """Decodable records whose transfer has no final row and that are not in the DLQ."""
     count, examples, read, dlq, failure = 0, list[str](), 0, 0, list[str]()
     for chunk in _chunks(_until_failure(records, failure), LOOKUP_IDS_MAX):
         read += len(chunk)
@@ -170,12 +260,16 @@ def check_acknowledged(
             status = statuses.get(transfer_id)
             if status in FINAL_STATUSES:
                 continue
-            count += len(found)
+            missing = [r for r in found if (r.partition, r.offset) not in dead]
+            dlq += len(found) - len(missing)
+            count += len(missing)
             state = "no transfers row" if status is None else f"status {status}"
             room = max(0, EXAMPLES_PER_CHECK_MAX - len(examples))
-            examples += [f"transfer {transfer_id} ({_at(r)}): {state}" for r in found[:room]]
+            examples += [
+                f"transfer {transfer_id} ({_at(r)}): {describe(r, state)}" for r in missing[:room]
+            ]
     count, examples = count + len(failure), failure + examples
-    return CheckResult(4, count, tuple(examples[:EXAMPLES_PER_CHECK_MAX]), _notes(snap, read, dlq))
+    return _Found(count, tuple(examples[:EXAMPLES_PER_CHECK_MAX]), read, dlq)
 
 
 def in_flight(snap: TopicSnapshot) -> int:
@@ -192,7 +286,7 @@ def _notes(snap: TopicSnapshot, read: int, dlq: int) -> tuple[str, ...]:
     retention = (f"records deleted by retention, not checked: {trimmed}",) if trimmed else ()
     return (
         f"read {read} records below group {snap.group}'s committed offsets on {snap.topic}",
-        f"dlq (undecodable): {dlq}",
+        f"dlq (undecodable or dead-lettered): {dlq}",
         f"in flight: {in_flight(snap)}",
         *retention,
     )

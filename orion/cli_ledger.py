@@ -12,7 +12,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from orion.adapters import ledger_seed
-from orion.audit import run_audit
+from orion.audit import UNSETTLED_AFTER_S_DEFAULT, run_audit
 from orion.config import ConfigError, Settings, get_settings
 from orion.domain.money import format_amount
 from orion.messages import ORCHESTRATOR_GROUP
@@ -38,9 +38,18 @@ def audit(
     topic: Annotated[
         str | None, typer.Option(help="Transfers topic (default: ORION_TOPIC_TRANSFERS).")
     ] = None,
+    unsettled_after: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Seconds after which an accepted transfer without outcome is a violation."
+        ),
+    ] = UNSETTLED_AFTER_S_DEFAULT,
 ) -> None:
-    """Check the five ledger invariants; exit 1 with the violations if any is broken."""
-    report = _run(lambda s: run_audit(s, group=group, topic=topic))
+    """Check the five ledger invariants, and that no transfer accepted more than
+    --unsettled-after seconds ago is unsettled; exit 1 with the violations if any."""
+    report = _run(
+        lambda s: run_audit(s, group=group, topic=topic, unsettled_after_s=unsettled_after)
+    )
     typer.echo(report.to_json() if as_json else "\n".join(report.lines()))
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)

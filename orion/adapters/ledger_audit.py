@@ -185,6 +185,7 @@ class Record:
     partition: int
     offset: int
     value: bytes | None
+    timestamp_ms: int = 0  # when the broker got it (the producer's create time)
 
 
 def topic_snapshot(bootstrap: str, topic: str, group: str) -> TopicSnapshot:
@@ -229,7 +230,7 @@ def read_acknowledged(bootstrap: str, snap: TopicSnapshot) -> Iterator[Record]:
             polled = consumer.poll(timeout_ms=KAFKA_POLL_MS, max_records=KAFKA_POLL_RECORDS_MAX)
             for tp, records in polled.items():
                 yield from (
-                    Record(tp.partition, r.offset, r.value)
+                    Record(tp.partition, r.offset, r.value, int(r.timestamp))
                     for r in records
                     if r.offset < stops[tp.partition]
                 )
@@ -244,6 +245,87 @@ def read_acknowledged(bootstrap: str, snap: TopicSnapshot) -> Iterator[Record]:
                 )
     finally:
         consumer.close(autocommit=False)
+
+
+def read_unsettled(bootstrap: str, snap: TopicSnapshot, cutoff_ms: int) -> Iterator[Record]:
+    """Records past each partition's committed offset (all of a partition never committed)
+    produced before `cutoff_ms`: accepted long enough ago that they should be settled.
+    Records of one partition are in produce order, so a partition is done at the first
+    record at or past the cutoff, or at the end offset the snapshot saw."""
+    starts = {p: max(snap.committed.get(p, 0), snap.beginning.get(p, 0)) for p in snap.end}
+    stops = {p: end for p, end in snap.end.items() if end > starts[p]}
+    if not stops:
+        return
+    consumer = _consumer(bootstrap)
+    try:
+        pending = {p: TopicPartition(snap.topic, p) for p in stops}
+        consumer.assign(list(pending.values()))
+        for p, tp in pending.items():
+            consumer.seek(tp, starts[p])
+        idle_until = time.monotonic() + KAFKA_IDLE_S
+        while pending:
+            polled = consumer.poll(timeout_ms=KAFKA_POLL_MS, max_records=KAFKA_POLL_RECORDS_MAX)
+            for tp, records in polled.items():
+                for r in records:
+                    if tp.partition in pending and r.offset < stops[tp.partition]:
+                        if r.timestamp >= cutoff_ms:
+                            consumer.pause(pending.pop(tp.partition))
+                            break
+                        yield Record(tp.partition, r.offset, r.value, int(r.timestamp))
+            if polled:
+                idle_until = time.monotonic() + KAFKA_IDLE_S
+            for p in [p for p, tp in pending.items() if consumer.position(tp) >= stops[p]]:
+                consumer.pause(pending.pop(p))
+            if pending and time.monotonic() > idle_until:
+                raise KafkaReadError(f"{snap.topic}: no record for {KAFKA_IDLE_S:.0f} s")
+    finally:
+        consumer.close(autocommit=False)
+
+
+DLQ_RECORDS_MAX = 1_000_000  # a DLQ this long is an incident of its own; the audit says so
+DLQ_TOPIC_HEADER = "orion-topic"  # the transfers topic a dead letter came from
+
+
+def read_dead_letters(
+    bootstrap: str, dlq_topic: str, source_topic: str, untagged_source: str
+) -> set[tuple[int, int]]:
+    """(partition, offset) in `source_topic` of every record sent to the DLQ. Records from
+    before the DLQ named their topic count as `untagged_source`'s."""
+    consumer = _consumer(bootstrap)
+    found: set[tuple[int, int]] = set()
+    try:
+        parts = [
+            TopicPartition(dlq_topic, p) for p in consumer.partitions_for_topic(dlq_topic) or ()
+        ]
+        if not parts:
+            return found
+        stops = {tp: int(o) for tp, o in consumer.end_offsets(parts).items() if o > 0}
+        consumer.assign(list(stops))
+        consumer.seek_to_beginning(*stops)
+        read, idle_until = 0, time.monotonic() + KAFKA_IDLE_S
+        while any(consumer.position(tp) < end for tp, end in stops.items()):
+            polled = consumer.poll(timeout_ms=KAFKA_POLL_MS, max_records=KAFKA_POLL_RECORDS_MAX)
+            for records in polled.values():
+                read += len(records)
+                found.update(_letter(r, source_topic, untagged_source) for r in records)
+            if polled:
+                idle_until = time.monotonic() + KAFKA_IDLE_S
+            if read > DLQ_RECORDS_MAX or time.monotonic() > idle_until:
+                raise KafkaReadError(f"{dlq_topic}: not readable to its end ({read} records)")
+        found.discard((-1, -1))
+        return found
+    finally:
+        consumer.close(autocommit=False)
+
+
+def _letter(record: Any, source_topic: str, untagged_source: str) -> tuple[int, int]:
+    """Where a DLQ record came from, or (-1, -1) when not from `source_topic`."""
+    headers = dict(record.headers or ())
+    topic = headers.get(DLQ_TOPIC_HEADER, b"").decode(errors="replace") or untagged_source
+    partition, _, offset = (record.key or b"").decode(errors="replace").partition(":")
+    if topic != source_topic or not (partition.isdigit() and offset.isdigit()):
+        return (-1, -1)
+    return (int(partition), int(offset))
 
 
 def _consumer(bootstrap: str) -> KafkaConsumer:

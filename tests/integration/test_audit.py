@@ -315,7 +315,7 @@ def test_acknowledged_transfer_without_outcome(
     check = audit.run_audit(settings, group=group, topic=topic, conn=tx).checks[3]
     assert (check.number, check.count) == (4, 1)
     assert check.examples == (f"transfer {third} (partition 0 offset 2): no transfers row",)
-    assert "dlq (undecodable): 1" in check.notes
+    assert "dlq (undecodable or dead-lettered): 1" in check.notes
     assert "in flight: 2" in check.notes
 
     _reject(tx, third, status="claimed")
@@ -336,3 +336,29 @@ def test_group_without_commits_checks_nothing(
     check = audit.run_audit(settings, group=f"g.{unique}", topic=topic, conn=tx).checks[3]
     assert check.ok
     assert check.notes == (f"group g.{unique} has no committed offsets on {topic}: not checked",)
+
+
+def test_accepted_transfers_left_unsettled_past_the_bound(
+    settings: Settings, topic: str, unique: str, tx: Connection
+) -> None:
+    """Check 6: with a bound of 0 s, the two records past the committed offset without an
+    outcome are violations; the committed one is not looked at; once both have final rows
+    the check passes. With the default bound of 60 s, fresh records are not violations."""
+    group = f"g.{unique}"
+    first, second, third = _produce_transfers(settings, topic, 3)
+    _commit(settings, topic, group, 1)  # the first transfer only; garbage sits at offset 3
+    _reject(tx, first)
+
+    check = audit.run_audit(
+        settings, group=group, topic=topic, conn=tx, unsettled_after_s=0
+    ).checks[5]
+    assert (check.number, check.count) == (6, 2)
+    assert {e.split(" ")[1] for e in check.examples} == {second, third}
+    assert audit.run_audit(settings, group=group, topic=topic, conn=tx).checks[5].ok
+
+    _reject(tx, second)
+    _reject(tx, third)
+    check = audit.run_audit(
+        settings, group=group, topic=topic, conn=tx, unsettled_after_s=0
+    ).checks[5]
+    assert check.ok, check.lines()

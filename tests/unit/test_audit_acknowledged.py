@@ -51,7 +51,7 @@ def test_undecodable_records_are_dlq_not_violations() -> None:
     assert result.ok
     assert result.notes == (
         "read 3 records below group g's committed offsets on t",
-        "dlq (undecodable): 2",
+        "dlq (undecodable or dead-lettered): 2",
         "in flight: 5",  # 3 past the commit on partition 0, all 2 of uncommitted partition 1
     )
 
@@ -107,3 +107,31 @@ def test_in_flight_counts_from_the_commit_or_the_retained_beginning() -> None:
     a commit below the retained beginning counts from the beginning."""
     snap = TopicSnapshot("t", "g", {0: 10, 1: 3}, {0: 0, 1: 5, 2: 4}, {0: 12, 1: 9, 2: 6})
     assert audit.in_flight(snap) == 2 + 4 + 2
+
+
+def test_a_record_the_shard_dead_lettered_is_dlq_not_a_violation() -> None:
+    """A decodable record with no transfers row counts as dlq when the DLQ names its place
+    (a shard could not store it); at another place it is a violation (positive control)."""
+    lost, dead = str(uuid.uuid4()), str(uuid.uuid4())
+    records = [_record(0, dead), _record(1, lost)]
+    result = audit.check_acknowledged(SNAP, records, FakeLedger({}), dead={(0, 0)})
+    assert result.count == 1
+    assert result.examples == (f"transfer {lost} (partition 0 offset 1): no transfers row",)
+    assert "dlq (undecodable or dead-lettered): 1" in result.notes
+
+
+def test_unsettled_past_the_bound_is_a_violation_with_its_age() -> None:
+    """Check 6: records handed in (already filtered to older than the bound) without a final
+    row or a DLQ entry are violations naming their age; settled or dead-lettered ones pass."""
+    stuck, settled, dead = (str(uuid.uuid4()) for _ in range(3))
+    old_ms = 1_000  # 1970: long past any bound
+    records = [
+        Record(0, 7, _record(7, stuck).value, old_ms),
+        Record(0, 8, _record(8, settled).value, old_ms),
+        Record(0, 9, _record(9, dead).value, old_ms),
+    ]
+    result = audit.check_unsettled(records, FakeLedger({settled: "completed"}), dead={(0, 9)})
+    assert (result.number, result.count) == (6, 1)
+    assert result.examples[0].startswith(f"transfer {stuck} (partition 0 offset 7): accepted ")
+    assert result.examples[0].endswith("s ago, no transfers row")
+    assert audit.check_unsettled([], FakeLedger({})).ok
