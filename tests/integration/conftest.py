@@ -9,12 +9,21 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
+from orion.adapters import postgres as pg
 from orion.config import Settings, get_settings
+from orion.db import migrate
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return get_settings()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def schema(settings: Settings) -> None:
+    """The ledger schema, migrated once (a no-op when current), so this tier runs on its own
+    after `orion infra up` without the e2e tier having migrated it first."""
+    pg.migrate(settings.postgres_dsn, migrate.available())
 
 
 @pytest.fixture
