@@ -47,8 +47,11 @@ Restarts = Callable[[], Mapping[str, int]]
 class Orchestrator:
     """Plain class; `orion.actors.runtime` wraps it with `ray.remote`."""
 
-    def __init__(self, connect_shards: Callable[[], ShardPool], restarts: Restarts) -> None:
+    def __init__(
+        self, connect_shards: Callable[[], ShardPool], restarts: Restarts, member: str
+    ) -> None:
         self._owner = f"orchestrator-{uuid.uuid4()}"
+        self._member = member  # its static consumer-group identity: stable across restarts
         self._connect_shards, self._restarts = connect_shards, restarts
         self._snapshot: Snapshot | None = None
         self._shard_count = 0
@@ -90,8 +93,8 @@ class Orchestrator:
         def assigned(partitions: set[int]) -> None:
             holder[0].on_assigned(partitions)
 
-        def revoked(partitions: set[int]) -> None:
-            holder[0].on_revoked(partitions)
+        def revoked(partitions: set[int]) -> Mapping[int, int]:
+            return holder[0].on_revoked(partitions)
 
         source = KafkaTransferSource(
             settings.kafka_bootstrap,
@@ -100,6 +103,7 @@ class Orchestrator:
             settings.topic_dlq,
             on_assigned=assigned,
             on_revoked=revoked,
+            instance_id=self._member,
         )
         holder.append(Engine(source, locks, shards, time.monotonic))
         return holder[0], source
@@ -123,8 +127,14 @@ class Orchestrator:
                 # restarted orchestrator's lag series reappears within a second.
                 next_lag = now + (LAG_INTERVAL_S if lag else METRICS_INTERVAL_S)
             if now >= next_restarts:
-                metrics.restarts(self._restarts())
+                self._export_restarts(metrics)
                 next_restarts = now + RESTARTS_INTERVAL_S
+
+    def _export_restarts(self, metrics: OrchestratorMetrics) -> None:
+        try:
+            metrics.restarts(self._restarts())
+        except Exception as err:  # noqa: BLE001 - a metric, off the money path: read next time
+            log.warning("actor restart counts unavailable: %s", err)
 
     def _publish(self, snapshot: Snapshot, metrics: OrchestratorMetrics) -> None:
         self._snapshot = snapshot  # one reference assignment: other threads see old or new

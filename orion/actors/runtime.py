@@ -72,7 +72,11 @@ class OrchestratorWithRayShards(Orchestrator):
     """The orchestrator as deployed: its shard pool is the named shard actors."""
 
     def __init__(self, shard_count: int) -> None:
-        super().__init__(lambda: RayShardPool(shard_count), lambda: actor_restarts(shard_count))
+        super().__init__(
+            lambda: RayShardPool(shard_count),
+            lambda: actor_restarts(shard_count),
+            member=ORCHESTRATOR_NAME,
+        )
 
 
 STATE_API_TIMEOUT_S = 10  # Ray's state API answers from the head in milliseconds

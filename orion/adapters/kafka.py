@@ -6,17 +6,24 @@ auto-created) and the producer/consumer construction with Orion's durability set
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from orion.domain.progress import PartitionProgress
-from orion.orchestration.ports import DeadLetter, SourceRecord
+from orion.orchestration.ports import DeadLetter, SourceRecord, SourceUnavailableError
 
+log = logging.getLogger(__name__)
+# Every client's longest pause between reconnection attempts. kafka-python's default (30 s,
+# reached by doubling) kept clients away for up to half a minute after a broker returned.
+RECONNECT_BACKOFF_MAX_MS = 1_000
 ADMIN_TIMEOUT_MS = 10_000  # an admin call on a healthy local broker takes milliseconds
 
 
@@ -25,6 +32,7 @@ def admin(bootstrap: str) -> KafkaAdminClient:
         bootstrap_servers=bootstrap,
         client_id="orion-admin",
         request_timeout_ms=ADMIN_TIMEOUT_MS,
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
     )
 
 
@@ -86,8 +94,12 @@ def ensure_topics(
     ]
 
 
-PRODUCE_TIMEOUT_S = 30.0  # acks=all from a local broker takes ms; past this the broker is down
-BOOTSTRAP_TIMEOUT_MS = 5_000  # a new client gives up on an absent broker after this
+# acks=all from a local broker takes ms, a three-broker failover ~4 s. Past this the send has
+# failed: the caller's batch is dispatched again (its outcomes re-published from PostgreSQL),
+# so waiting longer only delays recovery (a 30 s wait held settlement 24 s past a broker's
+# return).
+PRODUCE_TIMEOUT_S = 6.0
+BOOTSTRAP_TIMEOUT_MS = 3_000  # a new client gives up on an absent broker after this
 DEAD_LETTER_ERROR_HEADER = "orion-error"  # why the record is in the DLQ
 DEAD_LETTER_TOPIC_HEADER = "orion-topic"  # where it came from (the key says partition:offset)
 
@@ -120,6 +132,7 @@ class RecordProducer:
                 linger_ms=2,
                 compression_type=None,
                 bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
         return self._producer
 
@@ -180,17 +193,42 @@ HEARTBEAT_INTERVAL_MS = 2_000  # at most a third of the session timeout, as Kafk
 MAX_POLL_INTERVAL_MS = 120_000  # the engine polls every few ms; this only catches a hang
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """Runs on kafka-python's I/O thread, while the consumer's owner waits in `poll` (so it
+    may touch the owner's state), and must not block that thread: the handover commit is
+    awaited, not made with the blocking `commit` (kafka-python 3 refuses that in here)."""
+
     def __init__(
-        self, assigned: Callable[[set[int]], None], revoked: Callable[[set[int]], None]
+        self,
+        consumer: KafkaConsumer,
+        topic: str,
+        assigned: Callable[[set[int]], None],
+        revoked: Callable[[set[int]], Mapping[int, int]],
     ) -> None:
+        self._consumer, self._topic = consumer, topic
         self._assigned, self._revoked = assigned, revoked
 
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        self._revoked({tp.partition for tp in revoked})
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        positions = self._revoked({tp.partition for tp in revoked})
+        if not positions:
+            return
+        try:
+            await self._consumer.commit_async(_stamped(self._topic, positions))
+        except KafkaError as err:
+            # The next owner replays from the last commit; shards dedupe by transfer id.
+            log.warning("handover commit of %s failed: %s", sorted(positions), err)
 
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self._assigned({tp.partition for tp in assigned})
+
+
+def _stamped(topic: str, positions: Mapping[int, int]) -> dict[TopicPartition, Any]:
+    """Commit positions with the wall-clock time in each offset's metadata: how `orion status`
+    tells a partition that stopped committing (stuck) from one that had nothing to do."""
+    stamp = str(time.time_ns() // 1_000_000)
+    return {
+        TopicPartition(topic, p): OffsetAndMetadata(pos, stamp, -1) for p, pos in positions.items()
+    }
 
 
 class KafkaTransferSource:
@@ -203,20 +241,27 @@ class KafkaTransferSource:
         group: str,
         dlq_topic: str,
         on_assigned: Callable[[set[int]], None],
-        on_revoked: Callable[[set[int]], None],
+        on_revoked: Callable[[set[int]], Mapping[int, int]],
+        instance_id: str | None = None,
     ) -> None:
+        """`instance_id` makes this a static group member (KIP-345): a restarted process
+        with the same id takes its partitions back at once instead of waiting out the dead
+        one's session, and a second live process with that id is fenced by the broker."""
         self._topic, self._dlq_topic = topic, dlq_topic
         self._consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             group_id=group,
+            group_instance_id=instance_id,
             client_id=f"{group}-consumer",
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
             max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
         )
-        self._consumer.subscribe([topic], listener=_Rebalance(on_assigned, on_revoked))
+        listener = _Rebalance(self._consumer, topic, on_assigned, on_revoked)
+        self._consumer.subscribe([topic], listener=listener)
         self._dlq = RecordProducer(bootstrap, f"{group}-dlq")
 
     def poll(self, max_records: int, timeout_ms: int) -> list[SourceRecord]:
@@ -228,23 +273,24 @@ class KafkaTransferSource:
         ]
 
     def commit(self, positions: Mapping[int, int]) -> None:
-        """Commit, recording the wall-clock time in each offset's metadata: how `orion status`
-        tells a partition that stopped committing (stuck) from one that had nothing to do."""
-        stamp = str(time.time_ns() // 1_000_000)
-        self._consumer.commit(
-            {
-                TopicPartition(self._topic, p): OffsetAndMetadata(pos, stamp, -1)
-                for p, pos in positions.items()
-            }
-        )
+        """Commit (stamped with the time, see `_stamped`); SourceUnavailableError if the
+        broker did not take it."""
+        try:
+            self._consumer.commit(_stamped(self._topic, positions))
+        except KafkaError as err:
+            raise SourceUnavailableError(f"commit failed: {err}") from err
 
     def lag(self) -> dict[int, int]:
-        """Per assigned partition: the broker's end offset minus the committed offset."""
+        """Per assigned partition: the broker's end offset minus the committed offset; empty
+        when the broker does not answer (it is a report, read again a few seconds later)."""
         assigned = list(self._consumer.assignment())
         if not assigned:
             return {}
-        ends = self._consumer.end_offsets(assigned)
-        return {tp.partition: ends[tp] - (self._consumer.committed(tp) or 0) for tp in assigned}
+        try:
+            ends = self._consumer.end_offsets(assigned)
+            return {tp.partition: ends[tp] - (self._consumer.committed(tp) or 0) for tp in assigned}
+        except KafkaError:
+            return {}
 
     def pause(self) -> None:
         self._consumer.pause(*self._consumer.assignment())
@@ -290,6 +336,7 @@ class ProgressReader:
         self._consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             client_id="orion-progress",
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             group_id=None,
             enable_auto_commit=False,
         )

@@ -9,9 +9,16 @@ row locks and the claim step do); they keep concurrent batches disjoint so shard
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import redis
+from redis.exceptions import RedisError
+
+from orion.orchestration.ports import LocksUnavailableError
+
+T = TypeVar("T")
+SOCKET_TIMEOUT_S = 5.0  # a healthy local Redis answers in microseconds
 
 KEY_PREFIX = "orion:lock:"
 
@@ -45,7 +52,9 @@ class RedisAccountLocks:
     """Leases on account ids for one owner token."""
 
     def __init__(self, url: str, owner: str, lease_ms: int) -> None:
-        self._client = redis.Redis.from_url(url, socket_timeout=5.0)
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S
+        )
         self._owner = owner
         self._lease_ms = lease_ms
         self._acquire = self._client.register_script(ACQUIRE)
@@ -57,16 +66,26 @@ class RedisAccountLocks:
         ids = list(accounts)
         if not ids:
             return set()
-        held = self._acquire(keys=[KEY_PREFIX + a for a in ids], args=[self._owner, self._lease_ms])
+        keys = [KEY_PREFIX + a for a in ids]
+        held = _call(lambda: self._acquire(keys=keys, args=[self._owner, self._lease_ms]))
         return {ids[int(i) - 1] for i in held}
 
     def renew(self, accounts: Iterable[str]) -> int:
         keys = [KEY_PREFIX + a for a in accounts]
-        return int(self._renew(keys=keys, args=[self._owner, self._lease_ms])) if keys else 0
+        if not keys:
+            return 0
+        return int(_call(lambda: self._renew(keys=keys, args=[self._owner, self._lease_ms])))
 
     def release(self, accounts: Iterable[str]) -> int:
         keys = [KEY_PREFIX + a for a in accounts]
-        return int(self._release(keys=keys, args=[self._owner])) if keys else 0
+        return int(_call(lambda: self._release(keys=keys, args=[self._owner]))) if keys else 0
 
     def close(self) -> None:
         self._client.close()
+
+
+def _call(command: Callable[[], T]) -> T:
+    try:
+        return command()
+    except RedisError as err:
+        raise LocksUnavailableError(f"redis: {err}") from err

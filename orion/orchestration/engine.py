@@ -10,6 +10,11 @@ Guarantees:
   settled (`OffsetTracker`), so a crash replays, never skips;
 - a failed or lost batch is dispatched again, same batch id, with bounded backoff; past
   `DISPATCH_ATTEMPTS_MAX` the engine raises so the actor crashes and Ray restarts it;
+- a commit the broker did not take is tried again on later ticks (nothing else waits on
+  it); past COMMIT_FAILING_MAX_S of failures the engine raises (crash, restart, replay);
+- while the lock store is down no round is dispatched (batches in flight still finish and
+  commit); leases not renewed or released expire on their own; past LOCKS_FAILING_MAX_S
+  the engine raises;
 - every queue is bounded; when the pending queue is full the source is paused (backpressure).
 """
 
@@ -26,8 +31,10 @@ from orion.orchestration.ports import (
     Clock,
     Completion,
     DeadLetter,
+    LocksUnavailableError,
     ShardPool,
     SourceRecord,
+    SourceUnavailableError,
     TransferSource,
 )
 
@@ -48,6 +55,12 @@ DISPATCH_BACKOFF_MAX_S = 2.0
 # A crash replays at most this much more, which is harmless (shards dedupe by transfer id).
 # An idle engine commits at once.
 COMMIT_INTERVAL_S = 0.25
+# A broker restart takes seconds; longer than this without a commit and the consumer is
+# probably broken for good: crash, and let the restarted actor replay from the last commit.
+COMMIT_FAILING_MAX_S = 60.0
+# Redis restarting takes a second or two. Without it nothing new is dispatched (a crash would
+# not help: the restarted actor would find Redis down too), so wait this long, then crash.
+LOCKS_FAILING_MAX_S = 60.0
 
 
 class EngineError(RuntimeError):
@@ -84,6 +97,7 @@ class Stats:
     batches: int = 0
     redispatched: int = 0
     lock_conflicts: int = 0
+    lock_release_failures: int = 0
     by_status: Counter[str] = field(default_factory=Counter)
 
 
@@ -104,6 +118,8 @@ class Engine:
         self._draining = False
         self._renewed_at = clock()
         self._committed_at = clock()
+        self._commit_failing_since: float | None = None
+        self._locks_failing_since: float | None = None
         self.stats = Stats()
 
     # -- the tick ------------------------------------------------------------------------
@@ -156,6 +172,7 @@ class Engine:
                 "batches": s.batches,
                 "redispatched": s.redispatched,
                 "lock_conflicts": s.lock_conflicts,
+                "lock_release_failures": s.lock_release_failures,
                 "outcomes": dict(s.by_status),
             },
         )
@@ -164,13 +181,16 @@ class Engine:
     def on_assigned(self, partitions: set[int]) -> None:
         self._assigned |= partitions
 
-    def on_revoked(self, partitions: set[int]) -> None:
-        """Commit what is settled, then forget the revoked partitions' unsettled records."""
-        self._commit(force=True)
+    def on_revoked(self, partitions: set[int]) -> dict[int, int]:
+        """Forget the revoked partitions' unsettled records (their new owner replays them,
+        and shards dedupe) and return the commit positions of their settled prefix, for the
+        caller to commit before the partitions move (called while `tick` is not running)."""
+        positions = {p: pos for p, pos in self._offsets.committable().items() if p in partitions}
         gone = {q.id for q in self.queue if q.partition in partitions}
         self.queue.remove_taken(gone)
         self._offsets.reset(partitions)
         self._assigned -= partitions
+        return positions
 
     def _poll(self) -> None:
         free = self.queue.free_slots
@@ -214,10 +234,19 @@ class Engine:
         if not (force or self.idle or now - self._committed_at >= COMMIT_INTERVAL_S):
             return
         positions = self._offsets.committable()
-        if positions:
+        if not positions:
+            return
+        try:
             self._source.commit(positions)
-            self._offsets.mark_committed(positions)
-            self._committed_at = now
+        except SourceUnavailableError as err:
+            self._commit_failing_since = self._commit_failing_since or now
+            if now - self._commit_failing_since > COMMIT_FAILING_MAX_S:
+                raise EngineError(f"no commit for {COMMIT_FAILING_MAX_S:.0f} s: {err}") from err
+            self._committed_at = now  # the next attempt waits a commit interval
+            return
+        self._commit_failing_since = None
+        self._offsets.mark_committed(positions)
+        self._committed_at = now
 
     def _settle_offset(self, partition: int, offset: int) -> None:
         if partition in self._assigned:
@@ -239,7 +268,12 @@ class Engine:
         round_ = plan_round(self.queue, locked, self._shards.shard_count, full)
         if not round_.batches:
             return
-        held = self._locks.acquire(round_.accounts)
+        try:
+            held = self._locks.acquire(round_.accounts)
+        except LocksUnavailableError as err:
+            self._locks_failed(now, err)
+            return
+        self._locks_failing_since = None
         if held:
             self.stats.lock_conflicts += len(held)
             self._foreign.update((a, now + FOREIGN_LOCK_RETRY_S) for a in held)
@@ -273,7 +307,13 @@ class Engine:
         if [o.transfer_id for o in outcomes] != [q.id for q in flight.batch]:
             raise EngineError(f"batch {completion.batch_id}: outcomes do not match the batch")
         del self.inflight[completion.batch_id]
-        self._locks.release(flight.accounts)
+        try:
+            self._locks.release(flight.accounts)
+        except LocksUnavailableError as err:
+            # Not retried: our leases expire within LOCK_LEASE_MS, and until then only this
+            # owner can take those accounts again (its own leases count as free to it).
+            self.stats.lock_release_failures += 1
+            self._locks_failed(self._clock(), err)
         self._locked.subtract(flight.accounts)
         self._locked += Counter()  # drop zero counts
         for queued, outcome in zip(flight.batch, outcomes, strict=True):
@@ -307,5 +347,14 @@ class Engine:
     def _renew_due(self) -> None:
         now = self._clock()
         if self._locked and now - self._renewed_at >= LOCK_RENEW_S:
-            self._locks.renew(self._locked)
+            try:
+                self._locks.renew(self._locked)
+            except LocksUnavailableError as err:
+                self._locks_failed(now, err)
+                return
             self._renewed_at = now
+
+    def _locks_failed(self, now: float, err: LocksUnavailableError) -> None:
+        self._locks_failing_since = self._locks_failing_since or now
+        if now - self._locks_failing_since > LOCKS_FAILING_MAX_S:
+            raise EngineError(f"lock store down for {LOCKS_FAILING_MAX_S:.0f} s: {err}") from err

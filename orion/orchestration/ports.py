@@ -37,15 +37,27 @@ class Completion:
     error: str | None = None
 
 
+class SourceUnavailableError(ConnectionError):
+    """The broker did not take a commit; nothing changed, so it may simply be tried again."""
+
+
 class TransferSource(Protocol):
     def poll(self, max_records: int, timeout_ms: int) -> list[SourceRecord]: ...
-    def commit(self, positions: Mapping[int, int]) -> None: ...
+    def commit(self, positions: Mapping[int, int]) -> None:
+        """Commit these positions, or raise SourceUnavailableError having changed nothing."""
+
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def dead_letter(self, records: Sequence[DeadLetter]) -> None: ...
 
 
+class LocksUnavailableError(ConnectionError):
+    """The lock store did not answer; the call changed nothing we rely on."""
+
+
 class AccountLocks(Protocol):
+    """Leases on accounts; every method raises LocksUnavailableError when the store is down."""
+
     def acquire(self, accounts: Iterable[str]) -> set[str]: ...
     def renew(self, accounts: Iterable[str]) -> int: ...
     def release(self, accounts: Iterable[str]) -> int: ...

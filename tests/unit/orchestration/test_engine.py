@@ -19,7 +19,13 @@ from orion.messages import (
 )
 from orion.orchestration import engine as engine_module
 from orion.orchestration.engine import Engine, EngineError
-from orion.orchestration.ports import Completion, DeadLetter, SourceRecord
+from orion.orchestration.ports import (
+    Completion,
+    DeadLetter,
+    LocksUnavailableError,
+    SourceRecord,
+    SourceUnavailableError,
+)
 
 
 class FakeSource:
@@ -206,6 +212,80 @@ def test_record_the_shard_dead_letters_is_final_and_its_offset_commits() -> None
     assert source.committed == {0: 2}
     assert (engine.stats.settled, engine.stats.dead_lettered) == (1, 1)
     assert len(shards.dispatched) == 1
+
+
+def test_commit_the_broker_refuses_is_retried_then_bounded() -> None:
+    """While the broker refuses commits (restarting) settlement goes on and the commit is
+    tried again later, landing once the broker is back; refusing for longer than
+    COMMIT_FAILING_MAX_S raises (crash, restart, replay), never a silent stall."""
+    engine, source, _, _ = _engine({"a": 10, "b": 0})
+    original, refusing = source.commit, [True]
+
+    def commit(positions: Mapping[int, int]) -> None:
+        if refusing[0]:
+            raise SourceUnavailableError("broker away")
+        original(positions)
+
+    source.commit = commit  # type: ignore[method-assign]
+    source.add(_transfer("a", "b"))
+    _run(engine)
+    assert engine.stats.settled == 1 and source.committed == {}
+    refusing[0] = False
+    _run(engine, 100)
+    assert source.committed == {0: 1}
+    refusing[0] = True
+    source.add(_transfer("a", "b"))
+    with pytest.raises(EngineError, match="no commit"):
+        _run(engine, 100_000)  # the fake clock moves 10 ms per call: a few thousand ticks
+
+
+def test_revoked_partitions_hand_over_their_settled_prefix_and_are_forgotten() -> None:
+    """On revocation the engine returns the commit position of each revoked partition's
+    settled prefix (the handover commit), forgets its records, and leaves the other
+    partitions alone: their batch in flight still settles and commits afterwards."""
+    engine, source, _, shards = _engine({"a": 10, "b": 0, "z": 10, "y": 0})
+    original, held = shards.dispatch, []
+
+    def dispatch(shard: int, batch_id: str, batch: Sequence[QueuedTransfer]) -> None:
+        if any(q.debit_account_id == "z" for q in batch):
+            held.append((shard, batch_id, batch))  # stays in flight until released
+            return
+        original(shard, batch_id, batch)
+
+    shards.dispatch = dispatch  # type: ignore[method-assign]
+    source.add(_transfer("a", "b"), partition=0)
+    source.add(_transfer("z", "y"), partition=1)
+    engine.tick()
+    engine.tick()  # the partition-0 batch settled; not idle, so not committed yet
+    assert engine.on_revoked({0}) == {0: 1}
+    assert engine.on_revoked({0}) == {}  # forgotten: nothing of it is tracked any more
+    original(*held.pop())
+    _run(engine)
+    assert source.committed == {1: 1}
+
+
+def test_lock_store_down_pauses_dispatch_then_resumes_or_crashes_past_the_bound() -> None:
+    """Redis down: nothing new is dispatched (no crash per tick); back: the waiting transfer
+    settles. Down past LOCKS_FAILING_MAX_S: the engine raises (bounded, never a stall)."""
+    engine, source, locks, shards = _engine({"a": 10, "b": 0})
+    original, down = locks.acquire, [True]
+
+    def acquire(accounts: Iterable[str]) -> set[str]:
+        if down[0]:
+            raise LocksUnavailableError("redis: connection refused")
+        return original(accounts)
+
+    locks.acquire = acquire  # type: ignore[method-assign]
+    source.add(_transfer("a", "b"))
+    _run(engine, 20)
+    assert shards.dispatched == [] and engine.stats.settled == 0
+    down[0] = False
+    _run(engine, 20)
+    assert engine.stats.settled == 1
+    down[0] = True
+    source.add(_transfer("a", "b"))
+    with pytest.raises(EngineError, match="lock store down"):
+        _run(engine, 100_000)
 
 
 def test_duplicate_id_settles_once_and_both_offsets_commit() -> None:
