@@ -24,9 +24,10 @@ import psutil
 
 from orion.config import Settings
 from orion.infra import manager
-from orion.stack import ray_head
+from orion.stack import api_front, ray_head
 
 RAY = "ray (GCS, raylet, dashboard, Serve controller)"
+API_FRONT = "api front (haproxy)"
 # First title fragment that matches names a Ray process's part; the rest are Ray's own.
 RAY_PARTS = (
     ("ServeReplica:", "API replica"),
@@ -54,6 +55,7 @@ def roots(settings: Settings) -> dict[str, int]:
     """The stack's top processes Orion started, by part name (pid files; not running: absent)."""
     found = {svc.name: svc.managed.pid() for svc in manager.services(settings)}
     found[RAY] = ray_head(settings).pid()
+    found[API_FRONT] = api_front(settings).managed.pid()
     return {name: pid for name, pid in found.items() if pid is not None}
 
 

@@ -114,6 +114,9 @@ def db_migrate() -> None:
 
 def _up(settings: Settings) -> None:
     _require_prerequisites(settings)
+    for item in stack.api_front(settings).prerequisites():
+        typer.echo(f"orion: {item.line()}", err=True)
+        raise typer.Exit(EXIT_PREREQUISITE)
     stack.up(settings, _echo)
 
 

@@ -67,7 +67,10 @@ class Settings(BaseSettings):
     prometheus_port: Port = 9090
     # Grafana is not installable here (not in Debian); docker compose runs it on this port.
     grafana_port: Port = 3000
+    # HAProxy holds the API port; the Serve replicas behind it take ports from this one on
+    # (8 of them, see orion/infra/api_front.py), on the same host.
     api_port: Port = 8000
+    api_replica_port: Annotated[int, Field(ge=1024, le=65_000)] = 30000
     # Bearer keys for the API (comma-separated). Empty: no auth, and the API stays on loopback.
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Currency of the seed-compatible POST /transactions/ (the seed's 40817810… are RUB).

@@ -32,6 +32,7 @@ from orion.config import Settings
 from orion.db import migrate
 from orion.domain.progress import Settlement, assess
 from orion.infra import manager
+from orion.infra.api_front import API_REPLICA_PORTS, ApiFront
 from orion.infra.process import POLL_INTERVAL_S, Managed, ServiceError, port_open
 from orion.messages import ORCHESTRATOR_GROUP
 
@@ -48,11 +49,6 @@ PORT_FREE_TIMEOUT_S = 30.0  # a stopped Ray's workers release their sockets with
 # (it "resolves" loopback to a reachable IP); this switch, Ray's own single-node mode,
 # keeps the node address on loopback. Workers inherit it from the raylet.
 RAY_LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-# Serve holds a dead replica's port out of its pool this long (default 150 s) so that its own
-# HAProxy workers drop stale routes first. Orion routes no traffic through Serve's HAProxy: a
-# client reaches the replica on the API port directly, so the quarantine only kept a crashed
-# replica's successor off the API port for 150 s. Ray's supported switch: 0 turns it off.
-SERVE_PORT_QUARANTINE_S = "0"
 API_STARTING = frozenset({"DEPLOYING", "UNHEALTHY", "NOT_STARTED"})  # Serve is at it: wait
 API_FAILED = frozenset({"DEPLOY_FAILED"})  # gone for good until deleted and deployed again
 
@@ -75,19 +71,32 @@ def ray_env(settings: Settings) -> dict[str, str]:
     """Environment for the Ray head and every driver: loopback, and Serve's ingress mode."""
     env = dict(RAY_LOCAL_ENV)
     if settings.serve_throughput_optimized:
-        port = str(settings.api_port)
+        replicas = replica_ports(settings)
         env |= {
             "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
             # Its replica-to-replica gRPC server binds every interface; Orion has a single
             # deployment and needs no inter-replica calls, so it stays off (loopback only).
             "RAY_SERVE_USE_GRPC_BY_DEFAULT": "0",
-            # Direct ingress takes replica ports from [min, max); with one replica, the API
-            # port itself, so clients keep using 127.0.0.1:<api_port>.
-            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": port,
-            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(settings.api_port + 1),
-            "RAY_SERVE_PORT_QUARANTINE_S": SERVE_PORT_QUARANTINE_S,
+            # Direct ingress takes replica ports from [min, max); the API front (HAProxy on
+            # the API port) balances over the same range. Serve's quarantine of a dead
+            # replica's port (150 s) outlasts its TIME_WAIT, and the range has room for it.
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(replicas.start),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(replicas.stop),
         }
     return env
+
+
+def replica_ports(settings: Settings) -> range:
+    """Where the API replicas listen with direct ingress (HAProxy's backends)."""
+    return range(settings.api_replica_port, settings.api_replica_port + API_REPLICA_PORTS)
+
+
+def api_front(settings: Settings) -> ApiFront:
+    """HAProxy on the API port, over the replicas' ports (or Serve's proxy without direct
+    ingress)."""
+    if settings.serve_throughput_optimized:
+        return ApiFront(settings, replica_ports(settings))
+    return ApiFront(settings, [settings.serve_proxy_port])
 
 
 def use_local_ray(settings: Settings) -> None:
@@ -142,6 +151,11 @@ def up(settings: Settings, echo: Echo) -> None:
     applied = pg.migrate(settings.postgres_dsn, migrate.available())
     echo(f"schema: {len(applied)} migration(s) applied")
     start_ray(settings, echo)
+    front = api_front(settings)
+    if front.managed.pid() is None:
+        _await_port_free(settings.host, settings.api_port)
+        front.start()
+        echo(f"started: api front (haproxy on {front.address})")
     runtime.connect(ray_address(settings), settings.ray_namespace, orion_env())
     try:
         runtime.start_actors(settings.shard_count)
@@ -172,14 +186,12 @@ def _ensure_api(settings: Settings, echo: Echo, runtime: Any) -> None:
     if state in API_FAILED:
         echo(f"api: Serve reports {state}; deleting it and deploying again")
         runtime.delete_api()
-    _await_port_free(settings.host, settings.api_port)
-    proxy_port = settings.serve_proxy_port if settings.serve_throughput_optimized else None
-    runtime.deploy_api(settings.host, proxy_port or settings.api_port)
+    runtime.deploy_api(settings.host, settings.serve_proxy_port)
 
 
 def _await_port_free(host: str, port: int) -> None:
-    """The API port must be free before a replica tries to bind it (a replica of a Ray that
-    was just stopped can hold it for a moment); Serve gives up on a busy port."""
+    """The API port must be free before the front binds it (a process of a stack that was
+    just stopped can hold it for a moment)."""
     deadline = time.monotonic() + PORT_FREE_TIMEOUT_S
     while port_open(host, port):
         if time.monotonic() > deadline:
@@ -214,6 +226,8 @@ def down(settings: Settings, echo: Echo, *, purge: bool = False) -> None:
         _stop_app_bounded(settings, echo)
         head.stop(settings.stop_timeout_s)
         echo("ray: stopped")
+    if api_front(settings).stop(settings.stop_timeout_s):
+        echo("api front: stopped")
     if settings.manage_infra:
         manager.down(settings, echo, purge=purge)
 

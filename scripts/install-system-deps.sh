@@ -7,6 +7,7 @@ need=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v prometheus >/dev/null || need+=(prometheus)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v mvn >/dev/null || need+=(maven)
 command -v java >/dev/null || need+=(default-jre-headless)
 [ ${#need[@]} -eq 0 ] && exit 0

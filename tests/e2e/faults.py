@@ -8,6 +8,7 @@ request carries its own transaction id, so "applied twice" is measured per id.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -41,6 +42,7 @@ SEED_ACCOUNT_BASE = 40_817_810_000_000_000
 
 @dataclass
 class Answer:
+    sent: float  # time.monotonic() when the request went out
     at: float  # time.monotonic() when the answer came
     status: int  # HTTP status; 0 for no answer (connection refused, timeout)
     transfer_id: str
@@ -75,9 +77,10 @@ class Load:
         rng = random.Random(n)
         with httpx.Client(base_url=self.base_url, timeout=CLIENT_TIMEOUT_S) as client:
             while not self._stop.is_set() and len(self.answers) < REQUESTS_MAX:
+                sent = time.monotonic()
                 status, tid = self._post(client, rng)
                 with self._lock:
-                    self.answers.append(Answer(time.monotonic(), status, tid))
+                    self.answers.append(Answer(sent, time.monotonic(), status, tid))
                 if status >= 300 or status == 0:
                     time.sleep(PAUSE_AFTER_ERROR_S)
 
@@ -99,9 +102,16 @@ class Load:
         return [a.transfer_id for a in self.answers if 200 <= a.status < 300]
 
     def first_success_after(self, moment: float) -> float | None:
-        """Seconds from `moment` to the first 2xx answered after it; None if none came."""
-        times = [a.at for a in self.answers if a.at >= moment and 200 <= a.status < 300]
+        """Seconds from `moment` to the first 2xx answer to a request sent after it; None if
+        none came (a request already in flight when the fault hit does not count)."""
+        times = [a.at for a in list(self.answers) if a.sent >= moment and 200 <= a.status < 300]
         return min(times) - moment if times else None
+
+    def longest_gap_s(self, start: float, end: float) -> float:
+        """The longest time without any 2xx answer between `start` and `end`."""
+        times = sorted(a.at for a in self.answers if start <= a.at <= end and a.status < 300)
+        edges = [start, *times, end]
+        return max(b - a for a, b in itertools.pairwise(edges))
 
     def failures_between(self, start: float, end: float) -> int:
         return sum(1 for a in self.answers if start <= a.at <= end and not 200 <= a.status < 300)
@@ -160,12 +170,12 @@ def restart_infra() -> float:
     return time.monotonic()
 
 
-def listener_pid(port: int) -> int:
-    """The pid listening on a loopback TCP port (the API replica, for direct ingress)."""
+def listener_pid(ports: range) -> int:
+    """The pid listening on one of `ports` (an API replica, behind the front)."""
     for conn in psutil.net_connections(kind="tcp"):
-        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port in ports and conn.pid:
             return int(conn.pid)
-    raise AssertionError(f"nothing listens on port {port}")
+    raise AssertionError(f"nothing listens on ports {ports}")
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,21 @@ from __future__ import annotations
 from load import cpu
 from orion.config import Settings
 
-PARTS = {"API replica", "shards", "orchestrator", cpu.RAY, "postgres", "redis", "kafka"}
+PARTS = {
+    "API replica",
+    "shards",
+    "orchestrator",
+    cpu.RAY,
+    cpu.API_FRONT,
+    "postgres",
+    "redis",
+    "kafka",
+}
 
 
 def test_every_part_of_the_running_system_is_sampled(system: str, settings: Settings) -> None:
     roots = cpu.roots(settings)
-    assert {"postgres", "redis", "kafka", cpu.RAY} <= roots.keys()
+    assert {"postgres", "redis", "kafka", cpu.RAY, cpu.API_FRONT} <= roots.keys()
     sample = cpu.sample(roots)
     assert sample.by_part.keys() >= PARTS, sorted(sample.by_part)
     assert all(seconds > 0 for part, seconds in sample.by_part.items() if part in PARTS)

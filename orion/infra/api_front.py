@@ -1,0 +1,127 @@
+"""The API's front door: HAProxy (Debian's) on the API port, in front of the Serve replicas.
+
+Why it exists: Serve's direct ingress makes each API replica serve HTTP on a port of its own,
+from a range. A replica killed with -9 leaves its connections in TIME_WAIT, and Serve binds a
+successor without SO_REUSEADDR, so the successor could not take the old port back for up to
+a minute (and Serve then parks the port for 150 s): with the range set to the API port alone,
+a crashed replica meant no API for 40-150 s. Here the replicas take ports from a range
+(ORION_API_REPLICA_PORT and the API_REPLICA_PORTS - 1 after it), a successor simply takes the
+next free one,
+and HAProxy, which holds the API port for good, sends traffic to whichever replica answers
+its health check. It is also how several replicas share one address.
+
+Guarantees: listens on the configured host only (loopback by default), runs as a process
+Orion owns by pid file, logs nothing per request, and retries a request on another replica
+only when the connection could not be made (never a request a replica may have received).
+"""
+
+from __future__ import annotations
+
+import shutil
+import urllib.request
+from pathlib import Path
+
+from orion.config import Settings
+from orion.infra.process import Managed, run_once
+from orion.infra.service import Missing, need_binary
+
+API_REPLICA_PORTS = 8  # replicas + crashed ones whose port Serve still parks (150 s each)
+HEALTH_PATH = "/healthz"  # answers while the replica's event loop runs
+HEALTH_INTERVAL_MS = 500  # a successor is found within about a second of listening
+HEALTH_FALL = 2  # two missed checks take a replica out
+CONNECT_TIMEOUT_MS = 1_000  # loopback connects take microseconds
+# A request may wait ~12 s for the broker, plus ?wait= up to 10 s for its outcome.
+SERVER_TIMEOUT_MS = 30_000
+CLIENT_TIMEOUT_MS = 60_000  # an idle keep-alive client is let go after this
+MAXCONN = 4_096  # concurrent client connections; the seed's load test uses 200
+CHECK_TIMEOUT_S = 30.0  # `haproxy -c` of a small config takes milliseconds
+HTTP_TIMEOUT_S = 2.0
+
+
+def haproxy_binary() -> str | None:
+    return shutil.which("haproxy") or (
+        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+    )
+
+
+class ApiFront:
+    """HAProxy on host:api_port, balancing over the replica port range."""
+
+    name = "api-front"
+
+    def __init__(self, settings: Settings, backend_ports: range | list[int]) -> None:
+        """`backend_ports`: where the replicas listen (a range, with direct ingress) or
+        Serve's own HTTP proxy (without it)."""
+        self.settings = settings
+        self.backend_ports = backend_ports
+        state = settings.state_dir.resolve()
+        self.dir = state / self.name
+        self.managed = Managed(
+            self.name, state / "run" / "api-front.pid", state / "logs" / "api-front.log"
+        )
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.host}:{self.settings.api_port}"
+
+    def prerequisites(self) -> list[Missing]:
+        return need_binary("haproxy", "haproxy") if haproxy_binary() is None else []
+
+    def config(self) -> str:
+        s = self.settings
+        servers = "\n".join(
+            f"    server replica{port} {s.host}:{port} check" for port in self.backend_ports
+        )
+        check = f"inter {HEALTH_INTERVAL_MS}ms fastinter {HEALTH_INTERVAL_MS}ms"
+        return f"""\
+global
+    maxconn {MAXCONN}
+    nbthread 1
+
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect {CONNECT_TIMEOUT_MS}ms
+    timeout client {CLIENT_TIMEOUT_MS}ms
+    timeout server {SERVER_TIMEOUT_MS}ms
+    timeout http-keep-alive {CLIENT_TIMEOUT_MS}ms
+    retries 2
+    retry-on conn-failure
+    option redispatch
+
+frontend orion_api
+    bind {self.address}
+    default_backend orion_replicas
+
+backend orion_replicas
+    balance leastconn
+    option httpchk GET {HEALTH_PATH}
+    http-check expect status 200
+    default-server {check} fall {HEALTH_FALL} rise 1
+{servers}
+"""
+
+    def start(self) -> None:
+        """Write the config, check it, start HAProxy (no-op when it already runs)."""
+        if self.managed.pid() is not None:
+            return
+        binary = haproxy_binary()
+        if binary is None:
+            raise FileNotFoundError("haproxy is not installed: run `make install`")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        cfg = self.dir / "haproxy.cfg"
+        cfg.write_text(self.config())
+        run_once([binary, "-c", "-q", "-f", str(cfg)], CHECK_TIMEOUT_S)
+        self.managed.start([binary, "-db", "-f", str(cfg)])
+
+    def serving(self) -> bool:
+        """True when a replica answers /readyz through the front with 200."""
+        url = f"http://{self.address}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    def stop(self, timeout_s: float) -> bool:
+        return self.managed.stop(timeout_s)
