@@ -74,8 +74,9 @@ def ray_env(settings: Settings) -> dict[str, str]:
         replicas = replica_ports(settings)
         env |= {
             "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-            # Its replica-to-replica gRPC server binds every interface; Orion has a single
-            # deployment and needs no inter-replica calls, so it stays off (loopback only).
+            # Throughput mode would route handle calls over gRPC; Orion has a single
+            # deployment and makes none. (Every replica still opens Serve's internal gRPC
+            # server on [::]:0, hard-coded in Ray 2.60: see the README, "Loopback only".)
             "RAY_SERVE_USE_GRPC_BY_DEFAULT": "0",
             # Direct ingress takes replica ports from [min, max); the API front (HAProxy on
             # the API port) balances over the same range. Serve's quarantine of a dead
