@@ -49,6 +49,10 @@ PORT_FREE_TIMEOUT_S = 30.0  # a stopped Ray's workers release their sockets with
 # (it "resolves" loopback to a reachable IP); this switch, Ray's own single-node mode,
 # keeps the node address on loopback. Workers inherit it from the raylet.
 RAY_LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# A stopping replica keeps serving this long so clients move off it (Serve's default is 30 s,
+# which made every `orion down` and redeploy wait half a minute); the API front stops sending
+# to it within a second (two failed health checks).
+REPLICA_DRAIN_S = "5"
 API_STARTING = frozenset({"DEPLOYING", "UNHEALTHY", "NOT_STARTED"})  # Serve is at it: wait
 API_FAILED = frozenset({"DEPLOY_FAILED"})  # gone for good until deleted and deployed again
 
@@ -83,6 +87,7 @@ def ray_env(settings: Settings) -> dict[str, str]:
             # replica's port (150 s) outlasts its TIME_WAIT, and the range has room for it.
             "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(replicas.start),
             "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(replicas.stop),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": REPLICA_DRAIN_S,
         }
     return env
 

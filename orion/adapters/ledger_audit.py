@@ -300,6 +300,8 @@ def read_dead_letters(
         if not parts:
             return found
         stops = {tp: int(o) for tp, o in consumer.end_offsets(parts).items() if o > 0}
+        if not stops:
+            return found  # an empty DLQ
         consumer.assign(list(stops))
         consumer.seek_to_beginning(*stops)
         read, idle_until = 0, time.monotonic() + KAFKA_IDLE_S

@@ -20,6 +20,12 @@ UP_TIMEOUT_S = 600  # a cold start: Kafka, PostgreSQL, Ray, Serve
 SETTLE_TIMEOUT_S = 120  # bounded wait for a test's transfers to reach a final outcome
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that restart the whole stack in another shape (three Kafka brokers) run last,
+    so every other test sees the default system that the session started."""
+    items.sort(key=lambda item: item.get_closest_marker("stack_switch") is not None)
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return get_settings()

@@ -144,13 +144,15 @@ def seed_accounts(count: int) -> int:
     return first
 
 
-def orion(*args: str) -> subprocess.CompletedProcess[str]:
+def orion(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the CLI; `env` adds ORION_* settings to this process's environment."""
     return subprocess.run(
         [sys.executable, "-m", "orion.cli", *args],
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT_S,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -163,9 +165,9 @@ def kill_service(settings: Settings, name: str) -> int:
     return pid
 
 
-def restart_infra() -> float:
+def restart_infra(env: dict[str, str] | None = None) -> float:
     """`orion infra up` (starts what is missing, waits until ready); when it returned."""
-    done = orion("infra", "up")
+    done = orion("infra", "up", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return time.monotonic()
 

@@ -1,0 +1,105 @@
+"""The durable Kafka option: three KRaft brokers (replication factor 3, min.insync.replicas
+2) survive losing any one broker under load with nothing lost.
+
+The module restarts the whole stack with ORION_KAFKA_BROKERS=3 (the single broker's data is
+kept aside), and back to the default afterwards; it runs after every other e2e test.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from orion import stack
+from orion.config import Settings
+from tests.e2e.faults import (
+    Load,
+    account_for,
+    kill_service,
+    orion,
+    record,
+    restart_infra,
+    restarts_grew,
+    seed_accounts,
+    settling_resumed_s,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.stack_switch, pytest.mark.usefixtures("audited")]
+CLUSTER = {"ORION_KAFKA_BROKERS": "3"}
+ACCOUNTS = 200
+WARMUP_S = 3.0
+DOWN_S = 10.0  # the broker stays dead this long: the cluster must carry on meanwhile
+RECOVERY_S = 10.0  # acks=all answers again this soon after the kill (a leader moves in ~4 s)
+AFTER_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def cluster(system: str) -> Iterator[str]:
+    """The stack on three brokers; the default stack again afterwards."""
+    for args, env in ((("down",), None), (("up",), CLUSTER)):
+        done = orion(*args, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+    try:
+        yield system
+    finally:
+        for args, env in ((("down",), CLUSTER), (("up",), None)):
+            done = orion(*args, env=env)
+            assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture
+def ray_driver(settings: Settings, cluster: str) -> Iterator[Any]:
+    stack.use_local_ray(settings)
+    from orion.actors import runtime
+
+    runtime.connect(stack.ray_address(settings), settings.ray_namespace, stack.orion_env())
+    try:
+        yield runtime
+    finally:
+        runtime.disconnect()
+
+
+def test_one_of_three_brokers_killed_under_load_loses_nothing(
+    cluster: str, settings: Settings, ray_driver: Any
+) -> None:
+    """kill -9 one of the three brokers under load and leave it dead for 10 s: the API
+    keeps accepting (acks=all from the two in-sync replicas) within 10 s of the kill,
+    settlement goes on, every accepted transfer settles exactly once, and after the broker
+    is back nothing restarts."""
+    first = seed_accounts(ACCOUNTS)
+    load = Load(cluster, first, ACCOUNTS).start()
+    try:
+        time.sleep(WARMUP_S)
+        killed = time.monotonic()
+        kill_service(settings, "kafka-2")
+        assert wait_until(lambda: load.first_success_after(killed) is not None, RECOVERY_S + 5)
+        resumed = load.first_success_after(killed)
+        settling = settling_resumed_s(settings, load, killed, RECOVERY_S + 20)
+        time.sleep(DOWN_S)
+        restart_infra(CLUSTER)
+        time.sleep(AFTER_S)
+        steady = ray_driver.actor_restarts(settings.shard_count)
+    finally:
+        load.stop()
+    settled = account_for(settings, load)
+    crash_looping = restarts_grew(steady, ray_driver.actor_restarts(settings.shard_count), {})
+    record(
+        "kill -9 one of three Kafka brokers",
+        failed_during=load.failures_between(killed, killed + (resumed or 0)),
+        longest_gap_without_2xx_s=round(load.longest_gap_s(killed, killed + DOWN_S), 2),
+        kill_to_first_2xx_s=round(resumed or -1, 2),
+        kill_to_settling_s=round(settling, 2),
+        accepted=settled.accepted,
+        lost=settled.lost,
+        applied_twice=settled.applied_twice,
+        unanswered_but_settled=settled.unknown_applied,
+        restarts=steady,
+    )
+    assert resumed is not None and resumed <= RECOVERY_S
+    assert settling <= RECOVERY_S + 5
+    assert (settled.lost, settled.applied_twice) == (0, 0), settled
+    assert not crash_looping, crash_looping
