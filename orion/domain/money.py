@@ -2,6 +2,8 @@
 
 Responsibilities: turn a client's major-unit amount ("12.30", 5, Decimal("1E+2")) into an
 integer count of minor units for its currency, and back into a canonical decimal string.
+Amount text is plain decimal notation: "1e2" is refused (one spelling per amount, and what
+the API's OpenAPI pattern says); a Decimal object handed in directly may have any exponent.
 
 Guarantees:
 - No float ever touches an amount: floats are refused, conversion is integer arithmetic on
@@ -22,8 +24,9 @@ AMOUNT_MINOR_MAX = 10**15  # ~9,000 such amounts still sum inside a bigint (9.2e
 AMOUNT_TEXT_CHARS_MAX = 30  # longer than any honest amount; caps parsing work on hostile input
 AMOUNT_DIGITS_MAX = AMOUNT_TEXT_CHARS_MAX  # the same cap for Decimal objects handed in directly
 
-# Plain decimal notation with an optional exponent; ASCII digits only (re's \d is Unicode).
-_AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+# Plain decimal notation, no exponent; ASCII digits only (re's \d is Unicode). The sign is
+# matched so "-5" is refused as "must be positive", which says more than "not a decimal".
+_AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 # ISO 4217 minor-unit exponents (decimals) of the currencies Orion accepts.
@@ -109,7 +112,7 @@ def _minor_units(value: Decimal, exponent: int, field: str) -> int:
         return -coefficient
     shift = power + exponent
     if shift >= 0:
-        # Bound before 10**shift so "1e999999" costs nothing.
+        # Bound before 10**shift so Decimal("1e999999") costs nothing.
         if len(digits) + shift > len(str(AMOUNT_MINOR_MAX)):
             raise AmountError(field, f"above the maximum of {AMOUNT_MINOR_MAX} minor units")
         scale: int = 10**shift

@@ -12,28 +12,37 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from orion.adapters.http_deps import open_api_deps
 from orion.config import get_settings
 from orion.serve import errors
+from orion.serve.fields import SHARED_SCHEMAS
 from orion.serve.ports import ApiDeps
 from orion.serve.routes import accounts, health, seed, transfers
 
 log = logging.getLogger(__name__)
 
-# A full batch (1,000 transfers of ~250 bytes) fits with room to spare; larger is refused (413).
-REQUEST_BODY_BYTES_MAX = 2 * 1024 * 1024
+
+class OrionAPI(FastAPI):
+    """FastAPI, plus the schemas that fields reference by $ref but no model declares."""
+
+    def openapi(self) -> dict[str, Any]:
+        document = super().openapi()
+        document["components"]["schemas"].update(SHARED_SCHEMAS)
+        return document
 
 
 def create_app(deps: ApiDeps | None = None) -> FastAPI:
-    app = FastAPI(
+    app = OrionAPI(
         title="Orion",
         summary="Durable money transfers: accepted once Kafka has them, settled in PostgreSQL.",
         version="0.1.0",
         lifespan=_lifespan(deps),
-        max_body_size=REQUEST_BODY_BYTES_MAX,
+        # No app-wide max_body_size: each route that reads a body sets REQUEST_BODY_BYTES_MAX,
+        # so a GET (which reads none) never answers 413.
         # The seed's clients may omit Content-Type; their JSON bodies still parse.
         strict_content_type=False,
     )

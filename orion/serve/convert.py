@@ -22,7 +22,8 @@ from orion.serve.idempotency import Candidate, StoredValue, candidate
 from orion.serve.ports import AccountRow, EntryRow, TransferRow
 from orion.serve.schemas import AccountOut, EntryOut, SeedTransactionIn, TransferIn, TransferView
 
-_ZERO_TEXT = re.compile(r"-?0+(?:\.0+)?(?:[eE][+-]?[0-9]+)?")
+# Zero as plain decimal text, unsigned: the OpenAPI pattern of these fields, exactly.
+_ZERO_TEXT = re.compile(r"0+(?:\.0+)?")
 BIGINT_MAX = 2**63 - 1  # entries.id is a bigserial
 _CURSOR_TEXT = re.compile(r"e[0-9]{1,19}")  # "e" + a bigserial entries.id
 

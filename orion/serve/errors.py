@@ -1,8 +1,11 @@
 """Error answers: every bad input is a 4xx naming the field, every outage a 503, never a 500.
 
 Validation problems answer 422 `{"detail": [{"field": "amount", "message": "..."}]}`, whether
-pydantic found them (RequestValidationError), the money rules did (AmountError) or a
-cross-field check did (FieldError). A dependency that did not answer is a 503 naming it.
+the body parser found them (BodyError: invalid JSON, duplicate keys, NUL...), pydantic did
+(RequestValidationError), the money rules did (AmountError) or a cross-field check did
+(FieldError). A 422 lists at most PROBLEMS_MAX problems, then one (field null) saying how many
+more there were, so a hostile body gets a short answer. A dependency that did not answer is
+a 503 naming it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from orion.serve.schemas import FieldProblem
 
 log = logging.getLogger(__name__)
 _LOCATIONS = {"body", "query", "path", "header"}
+PROBLEMS_MAX = 20  # enough to mend a request by; keeps the 422 of a hostile body a few KB
 
 
 class FieldError(ValueError):
@@ -30,6 +34,15 @@ class FieldError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field, self.message = field, message
+
+
+class BodyError(ValueError):
+    """A body refused as it was parsed: (field, message) problems, at most PROBLEMS_MAX of
+    them, and how many more were found but not kept (`omitted`)."""
+
+    def __init__(self, problems: list[tuple[str, str]], omitted: int = 0) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
+        self.problems, self.omitted = problems, omitted
 
 
 def field_problems(errors: Sequence[Any], root: str = "body") -> list[FieldProblem]:
@@ -41,8 +54,6 @@ def field_problems(errors: Sequence[Any], root: str = "body") -> list[FieldProbl
         if len(loc) > 1 and loc[0] in _LOCATIONS:
             loc = loc[1:]  # "amount", not "body.amount"
         message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        if err.get("type") == "json_invalid":
-            loc, message = ["body"], f"not valid JSON: {err.get('ctx', {}).get('error', '')}"
         problems.append(FieldProblem(field=".".join(loc) or root, message=message))
     return problems
 
@@ -58,14 +69,28 @@ def problem_of(err: Exception, root: str = "body") -> FieldProblem:
     raise TypeError(f"not a validation error: {err!r}")
 
 
-def _unprocessable(problems: list[FieldProblem]) -> JSONResponse:
-    return JSONResponse({"detail": [p.model_dump() for p in problems]}, status_code=422)
+def _unprocessable(problems: list[FieldProblem], omitted: int = 0) -> JSONResponse:
+    """422 with the first PROBLEMS_MAX problems, then a count of the `omitted` others."""
+    omitted += max(0, len(problems) - PROBLEMS_MAX)
+    shown = [p.model_dump() for p in problems[:PROBLEMS_MAX]]
+    if omitted:
+        shown.append({"field": None, "message": f"{omitted} more problems not shown"})
+    return JSONResponse({"detail": shown}, status_code=422)
 
 
 async def _on_request_validation(_: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):
         raise TypeError(f"registered for RequestValidationError, got {exc!r}")
-    return _unprocessable(field_problems(exc.errors()))
+    errors = exc.errors()
+    omitted = max(0, len(errors) - PROBLEMS_MAX)
+    return _unprocessable(field_problems(errors[:PROBLEMS_MAX]), omitted)
+
+
+async def _on_body_error(_: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, BodyError):
+        raise TypeError(f"registered for BodyError, got {exc!r}")
+    problems = [FieldProblem(field=field, message=message) for field, message in exc.problems]
+    return _unprocessable(problems, exc.omitted)
 
 
 async def _on_field_error(_: Request, exc: Exception) -> JSONResponse:
@@ -79,6 +104,7 @@ async def _on_unavailable(_: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_request_validation)
+    app.add_exception_handler(BodyError, _on_body_error)
     app.add_exception_handler(AmountError, _on_field_error)
     app.add_exception_handler(FieldError, _on_field_error)
     app.add_exception_handler(DependencyUnavailableError, _on_unavailable)

@@ -1,7 +1,8 @@
-"""Request and response bodies of the HTTP API (what /docs shows).
+"""Request and response bodies of the HTTP API (what /docs shows), and its error answers.
 
 Requests refuse unknown fields (a typo must not silently drop data). Amounts in responses
-are decimal strings in major units with exactly the currency's decimals ("12.30").
+are decimal strings in major units with exactly the currency's decimals ("12.30"). Each route
+documents exactly the error statuses it can answer, through `error_responses`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,18 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orion.serve.fields import AccountId, AmountIn, Currency, Metadata, SeedAccount
+from orion.serve.fields import (
+    AccountId,
+    AmountIn,
+    AmountOrZeroIn,
+    Currency,
+    Metadata,
+    SeedAccount,
+)
 
 BATCH_REQUEST_TRANSFERS_MAX = 1000  # one produce batch; larger bodies cost seconds to validate
+# A full batch (1,000 transfers of ~250 bytes) fits with room to spare; larger is refused (413).
+REQUEST_BODY_BYTES_MAX = 2 * 1024 * 1024
 
 
 class Request(BaseModel):
@@ -22,6 +32,8 @@ class Request(BaseModel):
 
 
 class TransferIn(Request):
+    # debit_account_id != credit_account_id cannot be said in JSON Schema (no keyword compares
+    # two properties); convert.transfer_candidate refuses it, naming credit_account_id.
     id: UUID | None = Field(None, description="client-chosen id for safe retries; else uuid4")
     debit_account_id: AccountId
     credit_account_id: AccountId
@@ -45,8 +57,8 @@ class BatchIn(Request):
 class AccountIn(Request):
     id: AccountId
     currency: Currency
-    overdraft_limit: AmountIn = Field("0", description="how far below zero it may go")
-    opening_balance: AmountIn | None = Field(
+    overdraft_limit: AmountOrZeroIn = Field("0", description="how far below zero it may go")
+    opening_balance: AmountOrZeroIn | None = Field(
         None, description="funded by a transfer from @world:<currency>; shows once settled"
     )
 
@@ -54,6 +66,7 @@ class AccountIn(Request):
 class SeedTransactionIn(Request):
     """The original system's contract (amount in major units of settings.seed_currency)."""
 
+    # As in TransferIn, sender != receiver is checked by the server only (convert.py).
     sender_account: SeedAccount
     receiver_account: SeedAccount
     amount: AmountIn
@@ -113,17 +126,30 @@ class Problems(BaseModel):
 
 
 class Detail(BaseModel):
-    """401 / 404 / 409 / 503: one sentence (409 names the id, 503 the failed dependency)."""
+    """401 / 404 / 409 / 413 / 503: one sentence (409 names the id, 503 the failed dependency)."""
 
     detail: str
 
 
-# The error answers every money route may give, as /docs shows them.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+# Every error answer a route may give, as /docs shows them; each route lists its own.
+_ERROR_RESPONSES: dict[int, dict[str, Any]] = {
     401: {"model": Detail, "description": "API keys are configured and none matched"},
+    404: {"model": Detail, "description": "nothing with this id"},
+    409: {"model": Detail, "description": "the id is taken by a different body; nothing written"},
+    413: {
+        "model": Detail,
+        "description": f"the body is larger than {REQUEST_BODY_BYTES_MAX} bytes; plain text"
+        " when its Content-Length said so, JSON when it was sent in chunks",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    },
     422: {"model": Problems, "description": "bad input; nothing was written"},
     503: {"model": Detail, "description": "a dependency did not answer; retry"},
 }
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of a route or router that can answer these error statuses."""
+    return {status: _ERROR_RESPONSES[status] for status in statuses}
 
 
 class BatchItemAccepted(BaseModel):

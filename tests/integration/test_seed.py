@@ -103,7 +103,8 @@ def test_seed_with_zero_balance_creates_unfunded_accounts(tx: Connection, first:
         ((10**70, 1, "1"), "at most 64 digits"),
         ((1, 1, "1.001"), "--balance: more than 2 decimals"),
         ((1, 1, "-5"), "--balance: must be positive"),
-        ((1, 1, "1e400"), "--balance: above the maximum"),
+        ((1, 1, "100000000000000"), "--balance: above the maximum"),
+        ((1, 1, "1e3"), "--balance: not a plain decimal"),
         ((1, 2_000_000, "10000000000000"), "below -9223372036854775807"),
     ],
 )

@@ -17,9 +17,16 @@ from orion.serve.convert import (
     opening_candidate,
 )
 from orion.serve.dependencies import Deps, accept_one, require_api_key
+from orion.serve.fields import ACCOUNT_ID_PATH_PATTERN
 from orion.serve.jsonbody import ExactJSONRoute
 from orion.serve.ports import AccountRow
-from orion.serve.schemas import ERROR_RESPONSES, AccountIn, AccountOut, EntriesPage
+from orion.serve.schemas import (
+    REQUEST_BODY_BYTES_MAX,
+    AccountIn,
+    AccountOut,
+    EntriesPage,
+    error_responses,
+)
 
 ENTRIES_PAGE_DEFAULT = 50  # a screenful of statement lines
 ENTRIES_PAGE_MAX = 500  # bounds one query's rows and one response's size
@@ -29,16 +36,25 @@ router = APIRouter(
     tags=["accounts"],
     route_class=ExactJSONRoute,
     dependencies=[Depends(require_api_key)],
-    responses=ERROR_RESPONSES,
+    responses=error_responses(401, 422, 503),
 )
-AccountId = Annotated[str, Path(alias="id", min_length=1, max_length=64)]
+# The account-id rule of bodies, plus system accounts ("@world:RUB"), so that no id that
+# PostgreSQL would refuse (NUL) or could never hold reaches it.
+AccountId = Annotated[
+    str, Path(alias="id", pattern=ACCOUNT_ID_PATH_PATTERN, description="an account's id")
+]
+CURSOR_PATTERN = "^[A-Za-z0-9_-]{1,64}$"  # unpadded URL-safe base64, as encode_cursor writes
 
 
 @router.post(
     "",
     status_code=201,
     response_model=AccountOut,
-    responses={200: {"model": AccountOut, "description": "already existed, identical"}},
+    max_body_size=REQUEST_BODY_BYTES_MAX,
+    responses={
+        200: {"model": AccountOut, "description": "already existed, identical"},
+        **error_responses(409, 413),
+    },
 )
 async def create_account(body: AccountIn, deps: Deps, response: Response) -> AccountOut:
     """Creates the account at balance 0; an opening balance is a transfer from @world."""
@@ -63,17 +79,17 @@ async def create_account(body: AccountIn, deps: Deps, response: Response) -> Acc
     return account_out(row, opening_id)
 
 
-@router.get("/{id}", response_model=AccountOut)
+@router.get("/{id}", response_model=AccountOut, responses=error_responses(404))
 async def get_account(account_id: AccountId, deps: Deps) -> AccountOut:
     return account_out(await _account(deps, account_id))
 
 
-@router.get("/{id}/entries", response_model=EntriesPage)
+@router.get("/{id}/entries", response_model=EntriesPage, responses=error_responses(404))
 async def list_entries(
     account_id: AccountId,
     deps: Deps,
     limit: Annotated[int, Query(ge=1, le=ENTRIES_PAGE_MAX)] = ENTRIES_PAGE_DEFAULT,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
 ) -> EntriesPage:
     """Newest first; pass `next_cursor` back as `cursor` for the next (older) page."""
     before_id = decode_cursor(cursor)

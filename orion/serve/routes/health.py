@@ -1,14 +1,18 @@
-"""/healthz (the process answers) and /readyz (Kafka, PostgreSQL and Redis answer, in time)."""
+"""/healthz (the process answers) and /readyz (Kafka, PostgreSQL and Redis answer, in time).
+
+/readyz answers a Health body with either status, also before the dependencies are started
+(503, failed: {"api": ...}), so probes parse one shape.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from orion.serve.dependencies import Deps
+from orion.serve.dependencies import get_deps
 from orion.serve.ports import DependencyUnavailableError
 from orion.serve.schemas import Health
 
@@ -22,8 +26,16 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
-async def readyz(deps: Deps) -> JSONResponse:
+@router.get(
+    "/readyz",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "named dependencies did not answer"}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    try:
+        deps = await get_deps(request)
+    except DependencyUnavailableError as err:
+        return _unready({"api": str(err)})
     checks: dict[str, Callable[[], Awaitable[None]]] = {
         "kafka": deps.producer.ping,
         "postgres": deps.ledger.ping,
@@ -32,9 +44,13 @@ async def readyz(deps: Deps) -> JSONResponse:
     results = await asyncio.gather(*(_probe(check) for check in checks.values()))
     failed = {name: why for name, why in zip(checks, results, strict=True) if why}
     if failed:
-        body = Health(status="unavailable: " + ", ".join(sorted(failed)), failed=failed)
-        return JSONResponse(body.model_dump(), status_code=503)
+        return _unready(failed)
     return JSONResponse(Health(status="ok").model_dump())
+
+
+def _unready(failed: dict[str, str]) -> JSONResponse:
+    body = Health(status="unavailable: " + ", ".join(sorted(failed)), failed=failed)
+    return JSONResponse(body.model_dump(), status_code=503)
 
 
 async def _probe(check: Callable[[], Awaitable[None]]) -> str | None:

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from orion.serve.app import REQUEST_BODY_BYTES_MAX
-from orion.serve.schemas import BATCH_REQUEST_TRANSFERS_MAX
+from orion.serve.schemas import BATCH_REQUEST_TRANSFERS_MAX, REQUEST_BODY_BYTES_MAX
 from tests.unit.serve.fakes import FakeLedger, FakeProducer, FakeStore
 
 GOOD = {"debit_account_id": "alice", "credit_account_id": "bob", "amount": "1", "currency": "RUB"}
