@@ -50,10 +50,12 @@ class Acceptor:
         self,
         producer: TransferProducer,
         store: IdempotencyStore,
+        window_ms: int = idem.IDEM_WINDOW_MS_DEFAULT,
         pending_wait_s: float = PENDING_WAIT_S,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
-        self._producer, self._store = producer, store
+        """`window_ms`: how long an accepted id is answered from the store."""
+        self._producer, self._store, self._window_ms = producer, store, window_ms
         self._pending_wait_s, self._clock_ms = pending_wait_s, clock_ms
 
     async def accept(self, items: Sequence[Candidate]) -> list[Answer]:
@@ -117,7 +119,7 @@ class Acceptor:
                 promoted = [
                     (c.transfer.id, c.pending_value, c.accepted_value(now_ms)) for c in acked
                 ]
-                await self._store.promote(promoted, idem.IDEM_TTL_MS)
+                await self._store.promote(promoted, self._window_ms)
             if failed:
                 await self._store.release([(c.transfer.id, c.pending_value) for c in failed])
         except DependencyUnavailableError as err:

@@ -68,11 +68,16 @@ def batcher_of(deps: ApiDeps) -> AcceptBatcher:
     entry = _BATCHERS.get(id(deps))
     if entry is not None and entry[0] is deps:
         return entry[1]
-    batcher = AcceptBatcher(Acceptor(deps.producer, deps.idempotency))
+    batcher = AcceptBatcher(acceptor_of(deps))
     _BATCHERS[id(deps)] = (deps, batcher)
     while len(_BATCHERS) > BATCHERS_MAX:
         _BATCHERS.popitem(last=False)
     return batcher
+
+
+def acceptor_of(deps: ApiDeps) -> Acceptor:
+    """An Acceptor over the app's producer and store, with its idempotency window."""
+    return Acceptor(deps.producer, deps.idempotency, deps.options.idempotency_window_ms)
 
 
 async def accept_one(deps: ApiDeps, item: Candidate) -> Answer:

@@ -115,10 +115,15 @@ class ApiOptions:
 
     api_keys: frozenset[str] = frozenset()
     seed_currency: str = "RUB"
+    idempotency_window_ms: int = 24 * 3600 * 1000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiOptions:
-        return cls(api_keys=frozenset(settings.api_keys), seed_currency=settings.seed_currency)
+        return cls(
+            api_keys=frozenset(settings.api_keys),
+            seed_currency=settings.seed_currency,
+            idempotency_window_ms=settings.idempotency_window_s * 1000,
+        )
 
 
 @dataclass(slots=True)

@@ -11,14 +11,21 @@ from pydantic import ValidationError
 
 from orion.domain.money import AmountError
 from orion.serve import idempotency as idem
-from orion.serve.acceptance import Acceptor, Verdict
+from orion.serve.acceptance import Verdict
 from orion.serve.convert import transfer_candidate, view_of_row, view_of_stored
-from orion.serve.dependencies import Deps, WaitSeconds, accept_one, require_api_key, wait_for_final
+from orion.serve.dependencies import (
+    Deps,
+    WaitSeconds,
+    accept_one,
+    acceptor_of,
+    require_api_key,
+    wait_for_final,
+)
 from orion.serve.errors import FieldError, problem_of
 from orion.serve.idempotency import Candidate
 from orion.serve.jsonbody import ExactJSONRoute
 from orion.serve.schemas import (
-    ERROR_RESPONSES,
+    REQUEST_BODY_BYTES_MAX,
     BatchIn,
     BatchItemAccepted,
     BatchItemFailed,
@@ -27,6 +34,7 @@ from orion.serve.schemas import (
     TransferAccepted,
     TransferIn,
     TransferView,
+    error_responses,
 )
 
 router = APIRouter(
@@ -34,7 +42,7 @@ router = APIRouter(
     tags=["transfers"],
     route_class=ExactJSONRoute,
     dependencies=[Depends(require_api_key)],
-    responses=ERROR_RESPONSES,
+    responses=error_responses(401, 422, 503),
 )
 TransferId = Annotated[UUID, Path(alias="id", description="the transfer's UUID")]
 _VERDICT_STATUS = {Verdict.CONFLICT: 409, Verdict.UNAVAILABLE: 503}
@@ -44,7 +52,11 @@ _VERDICT_STATUS = {Verdict.CONFLICT: 409, Verdict.UNAVAILABLE: 503}
     "",
     status_code=202,
     response_model=TransferAccepted,
-    responses={200: {"model": TransferView, "description": "settled within ?wait"}},
+    max_body_size=REQUEST_BODY_BYTES_MAX,
+    responses={
+        200: {"model": TransferView, "description": "settled within ?wait"},
+        **error_responses(409, 413),
+    },
 )
 async def post_transfer(body: TransferIn, deps: Deps, wait: WaitSeconds = None) -> Any:
     """Accepted (202) only once the broker acknowledged the transfer (acks=all)."""
@@ -56,7 +68,12 @@ async def post_transfer(body: TransferIn, deps: Deps, wait: WaitSeconds = None) 
     return TransferAccepted(id=answer.transfer_id)
 
 
-@router.post("/batch", response_model=BatchOut)
+@router.post(
+    "/batch",
+    response_model=BatchOut,
+    responses=error_responses(413),
+    max_body_size=REQUEST_BODY_BYTES_MAX,
+)
 async def post_batch(body: BatchIn, deps: Deps) -> BatchOut:
     """Per-item results; all valid items are produced together, then their acks awaited."""
     results: dict[int, BatchItemAccepted | BatchItemFailed] = {}
@@ -68,7 +85,7 @@ async def post_batch(body: BatchIn, deps: Deps) -> BatchOut:
             results[index] = BatchItemFailed(
                 index=index, id=_raw_id(raw), error=problem_of(err, "transfer"), http_status=422
             )
-    answers = await Acceptor(deps.producer, deps.idempotency).accept([c for _, c in valid])
+    answers = await acceptor_of(deps).accept([c for _, c in valid])
     for (index, _), answer in zip(valid, answers, strict=True):
         if answer.verdict is Verdict.ACCEPTED:
             results[index] = BatchItemAccepted(index=index, id=answer.transfer_id)
@@ -85,7 +102,7 @@ async def post_batch(body: BatchIn, deps: Deps) -> BatchOut:
     return BatchOut(results=[results[i] for i in range(len(body.transfers))])
 
 
-@router.get("/{id}", response_model=TransferView)
+@router.get("/{id}", response_model=TransferView, responses=error_responses(404))
 async def get_transfer(transfer_id: TransferId, deps: Deps, wait: WaitSeconds = None) -> Any:
     """Settled (completed / rejected) from the ledger, else accepted, else 404."""
     key = str(transfer_id)

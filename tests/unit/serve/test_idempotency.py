@@ -85,14 +85,16 @@ def test_produce_failure_is_503_and_releases_the_key(
     assert len(producer.records) == 1
 
 
-def test_accepted_key_carries_body_and_long_ttl(client: TestClient, store: FakeStore) -> None:
-    """After the ack the key says accepted (7-day TTL) and holds the canonical body."""
+def test_accepted_key_is_compact_and_lives_the_window(client: TestClient, store: FakeStore) -> None:
+    """After the ack the key says accepted for the idempotency window (24 h by default), in
+    a value of a few dozen bytes: a 22-character digest, the state, the acceptance time."""
     transfer_id = str(uuid.uuid4())
     client.post("/v1/transfers", json=body(transfer_id))
-    stored = idem.decode(store.values[transfer_id])
-    assert stored.state == idem.ACCEPTED
-    assert stored.body is not None and stored.body["amount"] == 1230
-    assert store.ttls[transfer_id] == idem.IDEM_TTL_MS
+    value = store.values[transfer_id]
+    stored = idem.decode(value)
+    assert stored.state == idem.ACCEPTED and stored.accepted_at_ms is not None
+    assert len(stored.digest) == 22 and len(value) <= 40
+    assert store.ttls[transfer_id] == idem.IDEM_WINDOW_MS_DEFAULT
 
 
 def test_concurrent_twins_produce_exactly_once() -> None:
@@ -194,7 +196,7 @@ def test_pending_claims_expire_sooner_than_accepted_ones() -> None:
         await task
         return ttl
 
-    assert asyncio.run(run()) == idem.IDEM_PENDING_TTL_MS < idem.IDEM_TTL_MS
+    assert asyncio.run(run()) == idem.IDEM_PENDING_TTL_MS < idem.IDEM_WINDOW_MS_DEFAULT
 
 
 class ForgetfulStore(FakeStore):
