@@ -14,21 +14,12 @@ from collections.abc import Mapping, Sequence
 from ray.util.metrics import Counter, Gauge, Histogram
 
 from orion.actors.labels import NO_REASON, SETTLED_LABEL_SETS
+from orion.adapters.metrics import start_at_zero
 from orion.messages import OutcomeRecord
 
 LATENCY_BOUNDARIES_S: list[float] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 APPLY_BOUNDARIES_S: list[float] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 BATCH_SIZE_BOUNDARIES: list[float] = [1, 5, 10, 25, 50, 100, 250, 500, 1000]
-
-
-def start_at_zero(counter: Counter, tags: Mapping[str, str] | None = None) -> None:
-    """Export `counter`'s series with the value 0 before its first event.
-
-    Ray's `Counter.inc` refuses 0, but the OpenTelemetry counter under it records a zero add,
-    which is how a series exists before anything happened (so `rate()` and alerts see 0, not
-    "no data"). `_record` is the method `inc` itself ends in.
-    """
-    counter._record(0.0, tags=dict(tags) if tags else None)
 
 
 class OrchestratorMetrics:

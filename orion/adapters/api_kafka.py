@@ -315,6 +315,11 @@ class SettlementMonitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="orion-api-progress", daemon=True)
 
+    @property
+    def stuck_summary(self) -> str | None:
+        latest = self.latest
+        return None if latest is None or not latest.stuck else latest.summary()
+
     def observe(self, observer: SettlementObserver) -> None:
         self._observers.append(observer)
 

@@ -1,10 +1,10 @@
 """The FastAPI app of Orion's HTTP API (OpenAPI at /docs).
 
-`create_app(deps)` builds no client: with `deps=None` its lifespan builds the real Kafka,
-Redis and PostgreSQL dependencies from `get_settings()` at start-up and closes them at
-shutdown. Ray Serve runs the ingress app's lifespan inside the replica, so the same app works
-under `@serve.ingress` and under TestClient. Given `deps` (tests) are used as they are and
-left open: whoever built them closes them.
+`create_app(deps, open_deps)` builds no client and imports no adapter: given `deps` (tests)
+are used as they are and left open (whoever built them closes them); given `open_deps`, an
+async context manager factory (orion.bootstrap wires the real one), its lifespan opens the
+dependencies at start-up and closes them at shutdown. Ray Serve runs the ingress app's
+lifespan inside the replica, so the same app works under `@serve.ingress` and TestClient.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from orion.adapters.http_deps import open_api_deps
-from orion.config import get_settings
 from orion.serve import errors
 from orion.serve.fields import SHARED_SCHEMAS
 from orion.serve.ports import ApiDeps
@@ -35,12 +33,15 @@ class OrionAPI(FastAPI):
         return document
 
 
-def create_app(deps: ApiDeps | None = None) -> FastAPI:
+OpenDeps = Callable[[], AbstractAsyncContextManager[ApiDeps]]
+
+
+def create_app(deps: ApiDeps | None = None, open_deps: OpenDeps | None = None) -> FastAPI:
     app = OrionAPI(
         title="Orion",
         summary="Durable money transfers: accepted once Kafka has them, settled in PostgreSQL.",
         version="0.1.0",
-        lifespan=_lifespan(deps),
+        lifespan=_lifespan(deps, open_deps),
         # No app-wide max_body_size: each route that reads a body sets REQUEST_BODY_BYTES_MAX,
         # so a GET (which reads none) never answers 413.
         # The seed's clients may omit Content-Type; their JSON bodies still parse.
@@ -56,14 +57,18 @@ def create_app(deps: ApiDeps | None = None) -> FastAPI:
     return app
 
 
-def _lifespan(given: ApiDeps | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    given: ApiDeps | None, open_deps: OpenDeps | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if given is not None:
             _announce(app, given)
             yield
             return
-        async with open_api_deps(get_settings()) as deps:
+        if open_deps is None:
+            raise RuntimeError("create_app needs deps or open_deps to serve requests")
+        async with open_deps() as deps:
             _announce(app, deps)
             yield
 

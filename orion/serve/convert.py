@@ -103,6 +103,16 @@ def view_of_row(row: TransferRow) -> TransferView:
     )
 
 
+def carries(view: TransferView, item: Candidate) -> bool:
+    """Is `view` (a settled transfer) the transfer `item` asks for? Accounts, amount and
+    currency; metadata is not part of a view (the shards compare it too)."""
+    t = item.transfer
+    expected = (t.debit_account_id, t.credit_account_id, t.currency)
+    if (view.debit_account_id, view.credit_account_id, view.currency) != expected:
+        return False
+    return view.amount == format_amount(t.amount, t.currency)
+
+
 def view_of_outcome(outcome: OutcomeRecord) -> TransferView:
     """An outcome read from the results topic, shown exactly as its stored row would be."""
     return view_of_row(

@@ -12,14 +12,15 @@ from typing import Any
 from ray import serve
 from ray.serve import metrics
 
-from orion.actors.metrics import start_at_zero
+from orion.adapters.metrics import start_at_zero
+from orion.bootstrap import api_app
+from orion.domain.progress import Settlement
 from orion.serve import observers
-from orion.serve.app import create_app
 
 API_REPLICAS = 1
 API_ONGOING_REQUESTS_MAX = 1_000  # above the 200 concurrent clients of the seed's load test
 
-api = create_app()
+api = api_app()
 
 
 @serve.deployment(
@@ -39,6 +40,22 @@ class OrionAPI:
         )
         start_at_zero(accepted)
         observers.on_accepted(accepted.inc)
+        self._stuck = metrics.Gauge(
+            "orion_partition_stuck",
+            description="1 when a partition's oldest unsettled transfer and last commit are "
+            "both older than ORION_STUCK_AFTER_S (read from Kafka every 5 s).",
+            tag_keys=("partition",),
+        )
+        self._oldest = metrics.Gauge(
+            "orion_oldest_unsettled_seconds",
+            description="Age of the oldest accepted transfer without an outcome (0: none).",
+        )
+        observers.on_settlement(self._export_settlement)
+
+    def _export_settlement(self, reading: Settlement) -> None:
+        for p in reading.partitions:
+            self._stuck.set(1 if p.stuck else 0, tags={"partition": str(p.partition)})
+        self._oldest.set(reading.oldest_unsettled_age_s or 0.0)
 
 
 def application() -> Any:

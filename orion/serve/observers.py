@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from orion.domain.progress import Settlement
+
 AcceptedObserver = Callable[[int], None]
+SettlementObserver = Callable[[Settlement], None]
 _ACCEPTED: list[AcceptedObserver] = []
+_SETTLEMENT: list[SettlementObserver] = []
 
 
 def on_accepted(observer: AcceptedObserver) -> None:
@@ -21,3 +25,13 @@ def accepted(count: int) -> None:
     """`count` transfers were just acknowledged by the broker (first acceptance only)."""
     for observer in _ACCEPTED:
         observer(count)
+
+
+def on_settlement(observer: SettlementObserver) -> None:
+    _SETTLEMENT.append(observer)
+
+
+def settlement(reading: Settlement) -> None:
+    """A new reading of settlement progress (every few seconds, from the monitor thread)."""
+    for observer in _SETTLEMENT:
+        observer(reading)

@@ -126,6 +126,15 @@ class ApiOptions:
         )
 
 
+class Progress(Protocol):
+    """Whether settlement moves, as read from Kafka (orion.domain.progress)."""
+
+    @property
+    def stuck_summary(self) -> str | None:
+        """One line naming the stuck partitions and the oldest unsettled transfer's age;
+        None while nothing is stuck (or before the first reading)."""
+
+
 @dataclass(slots=True)
 class ApiDeps:
     """Everything a request handler may touch; built once per app instance."""
@@ -135,3 +144,4 @@ class ApiDeps:
     ledger: Ledger
     outcomes: OutcomeWaiters = field(default_factory=OutcomeWaiters)
     options: ApiOptions = field(default_factory=ApiOptions)
+    progress: Progress | None = None

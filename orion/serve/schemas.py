@@ -178,3 +178,6 @@ class SeedQueued(BaseModel):
 class Health(BaseModel):
     status: str
     failed: dict[str, str] = Field(default_factory=dict)
+    # Not a reason to take this process out of service, but an operator must know: e.g.
+    # {"settlement": "stuck partitions: 3; oldest unsettled transfer: 45 s"}.
+    warnings: dict[str, str] = Field(default_factory=dict)

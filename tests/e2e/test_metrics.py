@@ -40,6 +40,9 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "ray_orion_dlq_records_total": ("counter", set()),
     "ray_orion_lock_conflicts_total": ("counter", set()),
     "ray_orion_batches_redispatched_total": ("counter", set()),
+    "ray_orion_actor_restarts": ("gauge", {"actor"}),
+    "ray_orion_partition_stuck": ("gauge", {"partition"}),
+    "ray_orion_oldest_unsettled_seconds": ("gauge", set()),
     "ray_component_cpu_percentage": ("gauge", {"Component"}),
     "ray_component_rss_mb": ("gauge", {"Component"}),
 }

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
+from orion.bootstrap import api_app
 from orion.config import Settings
 from orion.messages import AcceptedTransfer, decode_transfer
-from orion.serve.app import create_app
 
 pytestmark = pytest.mark.integration
 CONSUME_TIMEOUT_S = 20.0  # reading back a few records from a local broker takes milliseconds
@@ -26,7 +26,7 @@ TWINS = 8
 @pytest.fixture(scope="module")
 def api() -> Iterator[TestClient]:
     """One app for the module, started and stopped through its lifespan."""
-    with TestClient(create_app()) as client:
+    with TestClient(api_app()) as client:
         yield client
 
 

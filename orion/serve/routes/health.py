@@ -1,7 +1,11 @@
-"""/healthz (the process answers) and /readyz (Kafka, PostgreSQL and Redis answer, in time).
+"""/healthz (the process answers) and /readyz (this process can use Kafka, PostgreSQL and
+Redis now, in time).
 
 /readyz answers a Health body with either status, also before the dependencies are started
-(503, failed: {"api": ...}), so probes parse one shape.
+(503, failed: {"api": ...}), so probes parse one shape. Its Kafka check produces a record
+through the API's own producer, so it fails exactly while this process cannot accept. Stuck
+settlement is reported in `warnings` without failing readiness: every replica reads the same
+Kafka, so failing would take the whole API out of service for one stuck partition.
 """
 
 from __future__ import annotations
@@ -43,13 +47,16 @@ async def readyz(request: Request) -> JSONResponse:
     }
     results = await asyncio.gather(*(_probe(check) for check in checks.values()))
     failed = {name: why for name, why in zip(checks, results, strict=True) if why}
+    stuck = deps.progress.stuck_summary if deps.progress is not None else None
+    warnings = {"settlement": stuck} if stuck else {}
     if failed:
-        return _unready(failed)
-    return JSONResponse(Health(status="ok").model_dump())
+        return _unready(failed, warnings)
+    return JSONResponse(Health(status="ok", warnings=warnings).model_dump())
 
 
-def _unready(failed: dict[str, str]) -> JSONResponse:
-    body = Health(status="unavailable: " + ", ".join(sorted(failed)), failed=failed)
+def _unready(failed: dict[str, str], warnings: dict[str, str] | None = None) -> JSONResponse:
+    status = "unavailable: " + ", ".join(sorted(failed))
+    body = Health(status=status, failed=failed, warnings=warnings or {})
     return JSONResponse(body.model_dump(), status_code=503)
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from orion.domain.money import AmountError
 from orion.serve import idempotency as idem
 from orion.serve.acceptance import Verdict
-from orion.serve.convert import transfer_candidate, view_of_row, view_of_stored
+from orion.serve.convert import carries, transfer_candidate, view_of_row, view_of_stored
 from orion.serve.dependencies import (
     Deps,
     WaitSeconds,
@@ -59,10 +59,15 @@ _VERDICT_STATUS = {Verdict.CONFLICT: 409, Verdict.UNAVAILABLE: 503}
     },
 )
 async def post_transfer(body: TransferIn, deps: Deps, wait: WaitSeconds = None) -> Any:
-    """Accepted (202) only once the broker acknowledged the transfer (acks=all)."""
-    answer = await accept_one(deps, transfer_candidate(body))
+    """Accepted (202) only once the broker acknowledged the transfer (acks=all). With `wait`,
+    the final outcome (200) if it comes in time; 409 if the id turns out to be settled for
+    another transfer (a reuse past the idempotency window: the record goes to the DLQ)."""
+    item = transfer_candidate(body)
+    answer = await accept_one(deps, item)
     if wait is not None:
         final = await wait_for_final(deps, answer.transfer_id, wait)
+        if final is not None and not carries(final, item):
+            raise HTTPException(status_code=409, detail=_settled_otherwise(answer.transfer_id))
         if final is not None:
             return JSONResponse(final.model_dump(mode="json"), status_code=200)
     return TransferAccepted(id=answer.transfer_id)
@@ -118,6 +123,10 @@ async def get_transfer(transfer_id: TransferId, deps: Deps, wait: WaitSeconds = 
         if final is not None:
             return final
     return view_of_stored(key, stored)
+
+
+def _settled_otherwise(transfer_id: str) -> str:
+    return f"transfer id {transfer_id} was settled earlier for a different transfer"
 
 
 def _accepted(value: str | None) -> idem.StoredValue | None:

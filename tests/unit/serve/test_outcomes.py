@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from datetime import datetime
+from typing import cast
 
 from fastapi.testclient import TestClient
 
@@ -120,3 +121,28 @@ def test_post_with_wait_answers_200_with_the_final_outcome() -> None:
 def settled_row(transfer_id: str) -> TransferRow:
     settled: datetime = NOW
     return TransferRow(transfer_id, "completed", None, "alice", "bob", 1230, "RUB", NOW, settled)
+
+
+def test_post_with_wait_is_409_when_the_id_was_settled_for_another_transfer() -> None:
+    """Past the idempotency window Redis no longer knows the id: the POST is accepted and
+    produced (the shard dead-letters it), and `?wait=` finds the id settled for a different
+    amount in PostgreSQL: 409, not the other transfer's outcome. Same body: 200 (control)."""
+    deps = fake_deps()
+    ledger = cast(FakeLedger, deps.ledger)
+    transfer_id = str(uuid.uuid4())
+    ledger.transfers[transfer_id] = settled_row(transfer_id)  # 12.30 from alice to bob
+    body = {
+        "id": transfer_id,
+        "debit_account_id": "alice",
+        "credit_account_id": "bob",
+        "amount": "99.00",
+        "currency": "RUB",
+    }
+    twin = str(uuid.uuid4())
+    ledger.transfers[twin] = settled_row(twin)
+    with TestClient(create_app(deps)) as client:
+        other = client.post("/v1/transfers?wait=1", json=body)
+        same = client.post("/v1/transfers?wait=1", json={**body, "id": twin, "amount": "12.30"})
+    assert other.status_code == 409, other.text
+    assert "settled earlier for a different transfer" in other.json()["detail"]
+    assert same.status_code == 200 and same.json()["status"] == "completed"

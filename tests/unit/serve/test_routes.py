@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from orion.seeding import opening_transfer_id
 from orion.serve.app import create_app
-from orion.serve.ports import EntryRow, TransferRow
+from orion.serve.ports import ApiDeps, EntryRow, TransferRow
 from tests.unit.serve.fakes import NOW, FakeLedger, FakeProducer, fake_deps
 
 TRANSFER = {
@@ -146,7 +146,21 @@ def test_readyz_names_the_failed_dependency(client: TestClient, producer: FakePr
     response = client.get("/readyz")
     assert response.status_code == 503
     assert list(response.json()["failed"]) == ["kafka"]
-    assert client.get("/healthz").json() == {"status": "ok", "failed": {}}
+    assert client.get("/healthz").json() == {"status": "ok", "failed": {}, "warnings": {}}
+
+
+class StuckProgress:
+    stuck_summary: str | None = "stuck partitions: 3; oldest unsettled transfer: 45 s"
+
+
+def test_readyz_reports_stuck_settlement_without_failing(deps: ApiDeps) -> None:
+    """A stuck partition is named in /readyz's warnings while it stays 200 (every replica
+    reads the same Kafka: failing would take the whole API out for one partition)."""
+    deps.progress = StuckProgress()
+    with TestClient(create_app(deps)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["warnings"] == {"settlement": StuckProgress.stuck_summary}
 
 
 def test_openapi_documents_every_route(client: TestClient) -> None:
