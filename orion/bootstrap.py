@@ -18,8 +18,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from orion.adapters.api_kafka import KafkaTransferProducer, OutcomeFeed, SettlementMonitor
+from orion.adapters.api_kafka import KafkaTransferProducer, OutcomeFeed
 from orion.adapters.api_postgres import PostgresLedger
+from orion.adapters.api_progress import SettlementMonitor
 from orion.adapters.api_redis import RedisIdempotencyStore
 from orion.config import Settings, get_settings
 from orion.messages import ORCHESTRATOR_GROUP

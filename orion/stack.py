@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orion.adapters import kafka as kafka_adapter
+from orion.adapters import kafka_progress
 from orion.adapters import postgres as pg
 from orion.config import Settings
 from orion.db import migrate
@@ -275,7 +275,7 @@ def _stop_app(settings: Settings, echo: Echo) -> None:
 
 def settlement(settings: Settings) -> Settlement:
     """Settlement progress per partition, from Kafka alone (works with Orion down)."""
-    progress = kafka_adapter.partition_progress(
+    progress = kafka_progress.partition_progress(
         settings.kafka_bootstrap, settings.topic_transfers, ORCHESTRATOR_GROUP
     )
     return assess(progress, time.time_ns() // 1_000_000, settings.stuck_after_s)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orion.actors.metrics import OrchestratorMetrics
-from orion.adapters.kafka import KafkaTransferSource
+from orion.adapters.kafka_source import KafkaTransferSource
 from orion.adapters.locks import RedisAccountLocks
 from orion.config import Settings, get_settings
 from orion.faults import maybe_crash

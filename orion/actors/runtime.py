@@ -176,12 +176,16 @@ def delete_api() -> None:
     serve.delete(API_APP)
 
 
+DRAIN_REPLY_MARGIN_S = 10  # the drain call itself is bounded; its reply needs a moment more
+
+
 def drain_orchestrator(timeout_s: float) -> bool:
     """Ask the orchestrator to finish in-flight work and commit; False if absent, unable
     (dead, restarting, crash-looping) or late: the caller stops everything regardless."""
     try:
         handle = orchestrator()
-        return bool(ray.get(handle.drain.remote(timeout_s), timeout=timeout_s + 10))
+        wait_s = timeout_s + DRAIN_REPLY_MARGIN_S
+        return bool(ray.get(handle.drain.remote(timeout_s), timeout=wait_s))
     except (ValueError, RayError):
         return False
 

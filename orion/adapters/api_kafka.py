@@ -16,8 +16,6 @@ probes drive the healing too.
 `OutcomeFeed` is one background thread per app: a group-less consumer of the results topic,
 from its end at start, handing every decoded outcome to `OutcomeWaiters.deliver`.
 
-`SettlementMonitor` is another: every few seconds it reads, from Kafka alone, whether each
-partition's settlement is moving (orion.domain.progress), for /readyz and the metrics.
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 
 from orion.adapters import kafka as kafka_adapter
-from orion.domain.progress import Settlement, assess
 from orion.messages import MessageError, decode_outcome
 from orion.serve.outcomes import OutcomeWaiters
 from orion.serve.ports import DependencyUnavailableError, Record
@@ -295,58 +292,3 @@ class OutcomeFeed:
                     except MessageError:
                         continue  # the orchestrator dead-letters these; waiters time out
                     self._waiters.deliver(outcome)
-
-
-MONITOR_INTERVAL_S = 5.0  # one reading per Prometheus scrape interval is enough
-SettlementObserver = Callable[[Settlement], None]
-
-
-class SettlementMonitor:
-    """A background thread that reads settlement progress from Kafka every
-    MONITOR_INTERVAL_S: `latest` feeds /readyz, observers feed metrics. Kafka being away
-    only delays readings (the failure is kept in `error`, the thread goes on)."""
-
-    def __init__(self, bootstrap: str, topic: str, group: str, stuck_after_s: float) -> None:
-        self._bootstrap, self._topic, self._group = bootstrap, topic, group
-        self._stuck_after_s = stuck_after_s
-        self.latest: Settlement | None = None
-        self.error: str | None = None
-        self._observers: list[SettlementObserver] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="orion-api-progress", daemon=True)
-
-    @property
-    def stuck_summary(self) -> str | None:
-        latest = self.latest
-        return None if latest is None or not latest.stuck else latest.summary()
-
-    def observe(self, observer: SettlementObserver) -> None:
-        self._observers.append(observer)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=STOP_JOIN_S)
-
-    def _run(self) -> None:
-        reader: kafka_adapter.ProgressReader | None = None
-        while not self._stop.is_set():
-            try:
-                reader = reader or kafka_adapter.ProgressReader(
-                    self._bootstrap, self._topic, self._group
-                )
-                now_ms = time.time_ns() // 1_000_000
-                self._publish(assess(reader.read(), now_ms, self._stuck_after_s))
-            except (KafkaError, OSError, ValueError) as err:
-                self.error = f"settlement progress unknown: {err}"
-                log.warning("%s", self.error)
-            self._stop.wait(MONITOR_INTERVAL_S)
-        if reader is not None:
-            reader.close()
-
-    def _publish(self, settlement: Settlement) -> None:
-        self.latest, self.error = settlement, None
-        for observer in self._observers:
-            observer(settlement)

@@ -18,12 +18,12 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from orion.adapters.postgres import CONNECT_TIMEOUT_S
 from orion.domain.model import world_account_id
 from orion.serve.ports import AccountRow, DependencyUnavailableError, EntryRow, TransferRow
 
 T = TypeVar("T")
 Conn = psycopg.AsyncConnection[Any]
-CONNECT_TIMEOUT_S = 3  # a local server answers at once; longer means it is down
 POOL_CONNECTIONS_MAX = 4  # API reads are rare next to produces; two cores share them
 POOL_WAIT_S = 5.0  # a request waits this long for a free connection, then 503
 

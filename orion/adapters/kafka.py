@@ -1,24 +1,21 @@
-"""Kafka adapter: the only module that imports kafka-python.
+"""Kafka basics (kafka-python): admin operations (readiness, explicit topic creation; topics
+are never auto-created) and the durable, self-healing RecordProducer.
 
-Holds the admin operations Orion needs (readiness, explicit topic creation — topics are never
-auto-created) and the producer/consumer construction with Orion's durability settings.
+Its siblings: kafka_source (the orchestrator's consumer), kafka_progress (settlement
+progress), api_kafka (the API's producer, outcome feed and monitor), ledger_audit (the
+audit's reads of the topics).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
-from kafka.errors import KafkaError, TopicAlreadyExistsError
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.errors import TopicAlreadyExistsError
 
-from orion.domain.progress import PartitionProgress
-from orion.orchestration.ports import DeadLetter, SourceRecord, SourceUnavailableError
+from orion.orchestration.ports import DeadLetter
 
 log = logging.getLogger(__name__)
 # Every client's longest pause between reconnection attempts. kafka-python's default (30 s,
@@ -186,205 +183,3 @@ class RecordProducer:
         if self._producer is not None:
             self._producer.close(timeout=PRODUCE_TIMEOUT_S)
             self._producer = None
-
-
-SESSION_TIMEOUT_MS = 10_000  # a crashed orchestrator's partitions move on within ~10 s
-HEARTBEAT_INTERVAL_MS = 2_000  # at most a third of the session timeout, as Kafka advises
-MAX_POLL_INTERVAL_MS = 120_000  # the engine polls every few ms; this only catches a hang
-
-
-class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
-    """Runs on kafka-python's I/O thread, while the consumer's owner waits in `poll` (so it
-    may touch the owner's state), and must not block that thread: the handover commit is
-    awaited, not made with the blocking `commit` (kafka-python 3 refuses that in here)."""
-
-    def __init__(
-        self,
-        consumer: KafkaConsumer,
-        topic: str,
-        assigned: Callable[[set[int]], None],
-        revoked: Callable[[set[int]], Mapping[int, int]],
-    ) -> None:
-        self._consumer, self._topic = consumer, topic
-        self._assigned, self._revoked = assigned, revoked
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        positions = self._revoked({tp.partition for tp in revoked})
-        if not positions:
-            return
-        try:
-            await self._consumer.commit_async(_stamped(self._topic, positions))
-        except KafkaError as err:
-            # The next owner replays from the last commit; shards dedupe by transfer id.
-            log.warning("handover commit of %s failed: %s", sorted(positions), err)
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self._assigned({tp.partition for tp in assigned})
-
-
-def _stamped(topic: str, positions: Mapping[int, int]) -> dict[TopicPartition, Any]:
-    """Commit positions with the wall-clock time in each offset's metadata: how `orion status`
-    tells a partition that stopped committing (stuck) from one that had nothing to do."""
-    stamp = str(time.time_ns() // 1_000_000)
-    return {
-        TopicPartition(topic, p): OffsetAndMetadata(pos, stamp, -1) for p, pos in positions.items()
-    }
-
-
-class KafkaTransferSource:
-    """The orchestrator's consumer of accepted transfers (group, no auto-commit) and DLQ."""
-
-    def __init__(
-        self,
-        bootstrap: str,
-        topic: str,
-        group: str,
-        dlq_topic: str,
-        on_assigned: Callable[[set[int]], None],
-        on_revoked: Callable[[set[int]], Mapping[int, int]],
-        instance_id: str | None = None,
-    ) -> None:
-        """`instance_id` makes this a static group member (KIP-345): a restarted process
-        with the same id takes its partitions back at once instead of waiting out the dead
-        one's session, and a second live process with that id is fenced by the broker."""
-        self._topic, self._dlq_topic = topic, dlq_topic
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=group,
-            group_instance_id=instance_id,
-            client_id=f"{group}-consumer",
-            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=SESSION_TIMEOUT_MS,
-            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-            max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
-        )
-        listener = _Rebalance(self._consumer, topic, on_assigned, on_revoked)
-        self._consumer.subscribe([topic], listener=listener)
-        self._dlq = RecordProducer(bootstrap, f"{group}-dlq")
-
-    def poll(self, max_records: int, timeout_ms: int) -> list[SourceRecord]:
-        batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max(1, max_records))
-        return [
-            SourceRecord(r.partition, r.offset, r.value)
-            for records in batches.values()
-            for r in records
-        ]
-
-    def commit(self, positions: Mapping[int, int]) -> None:
-        """Commit (stamped with the time, see `_stamped`); SourceUnavailableError if the
-        broker did not take it."""
-        try:
-            self._consumer.commit(_stamped(self._topic, positions))
-        except KafkaError as err:
-            raise SourceUnavailableError(f"commit failed: {err}") from err
-
-    def lag(self) -> dict[int, int]:
-        """Per assigned partition: the broker's end offset minus the committed offset; empty
-        when the broker does not answer (it is a report, read again a few seconds later)."""
-        assigned = list(self._consumer.assignment())
-        if not assigned:
-            return {}
-        try:
-            ends = self._consumer.end_offsets(assigned)
-            return {tp.partition: ends[tp] - (self._consumer.committed(tp) or 0) for tp in assigned}
-        except KafkaError:
-            return {}
-
-    def pause(self) -> None:
-        self._consumer.pause(*self._consumer.assignment())
-
-    def resume(self) -> None:
-        self._consumer.resume(*self._consumer.paused())
-
-    def dead_letter(self, records: Sequence[DeadLetter]) -> None:
-        self._dlq.send_dead_letters(self._dlq_topic, self._topic, records)
-
-    def close(self) -> None:
-        self._consumer.close(autocommit=False)
-        self._dlq.close()
-
-
-def consumer_lag(bootstrap: str, topic: str, group: str) -> dict[int, int]:
-    """Per partition: the broker's end offset minus the group's committed offset (measured)."""
-    client = admin(bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        committed = client.list_group_offsets(group).get(group, {})
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(parts)
-        return {
-            tp.partition: ends[tp] - (committed[tp].offset if tp in committed else 0)
-            for tp in parts
-        }
-    finally:
-        consumer.close()
-        client.close()
-
-
-PROGRESS_FETCH_MS = 1_000  # one record at a known offset of a local broker comes at once
-
-
-class ProgressReader:
-    """Reads settlement progress of `topic` for `group`, reusing its two clients (they
-    reconnect on their own). Reads only; joins no group, commits nothing."""
-
-    def __init__(self, bootstrap: str, topic: str, group: str) -> None:
-        self._topic, self._group = topic, group
-        self._admin = admin(bootstrap)
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            client_id="orion-progress",
-            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
-            group_id=None,
-            enable_auto_commit=False,
-        )
-
-    def read(self) -> list[PartitionProgress]:
-        """Per partition: end offset, the group's position and when it was committed (the
-        orchestrator stamps it in the offset metadata), and when the record at that
-        position (the oldest one not yet settled) was produced."""
-        offsets = self._admin.list_group_offsets({self._group: None}).get(self._group, {})
-        committed = {
-            tp.partition: (int(om.offset), str(om.metadata or ""))
-            for tp, om in offsets.items()
-            if tp.topic == self._topic and om.offset >= 0
-        }
-        known = self._consumer.partitions_for_topic(self._topic) or ()
-        parts = [TopicPartition(self._topic, p) for p in sorted(known)]
-        starts = self._consumer.beginning_offsets(parts)
-        ends = self._consumer.end_offsets(parts)
-        return [self._one(tp, committed, int(starts[tp]), int(ends[tp])) for tp in parts]
-
-    def _one(
-        self, tp: TopicPartition, committed: Mapping[int, tuple[int, str]], start: int, end: int
-    ) -> PartitionProgress:
-        position, stamp = committed.get(tp.partition, (start, ""))
-        position = max(position, start)  # retention may have deleted past it
-        oldest = _produced_at(self._consumer, tp, position) if end > position else None
-        committed_at = int(stamp) if stamp.isdigit() else None
-        return PartitionProgress(tp.partition, end, position, committed_at, oldest)
-
-    def close(self) -> None:
-        self._consumer.close(autocommit=False)
-        self._admin.close()
-
-
-def partition_progress(bootstrap: str, topic: str, group: str) -> list[PartitionProgress]:
-    """One reading of settlement progress (see ProgressReader.read)."""
-    reader = ProgressReader(bootstrap, topic, group)
-    try:
-        return reader.read()
-    finally:
-        reader.close()
-
-
-def _produced_at(consumer: KafkaConsumer, tp: TopicPartition, offset: int) -> int | None:
-    """Timestamp (ms) of the record at `offset`, or None if it could not be read in time."""
-    consumer.assign([tp])
-    consumer.seek(tp, offset)
-    for records in consumer.poll(timeout_ms=PROGRESS_FETCH_MS, max_records=1).values():
-        for record in records:
-            return int(record.timestamp)
-    return None

@@ -34,6 +34,7 @@ from typing import Any
 
 import psycopg
 
+from orion.adapters.postgres import CONNECT_TIMEOUT_S
 from orion.domain import AccountState, Decision, LedgerInvariantError, Reason, Status, decide_batch
 from orion.domain.planner import BATCH_TRANSFERS_MAX
 from orion.messages import DEAD_LETTERED, OutcomeRecord, QueuedTransfer, outcome_of
@@ -41,7 +42,6 @@ from orion.orchestration.isolation import Unsettleable, settle_isolating
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
-CONNECT_TIMEOUT_S = 5  # a local server answers at once; longer means it is down
 # settle_seq = batch sequence * stride + position: one order across batches and inside one.
 SETTLE_SEQ_STRIDE = 10_000
 if BATCH_TRANSFERS_MAX >= SETTLE_SEQ_STRIDE:

@@ -49,6 +49,7 @@ LOCK_LEASE_MS = 15_000  # outlives any healthy batch; a dead orchestrator's lock
 LOCK_RENEW_S = LOCK_LEASE_MS / 3000  # renew three times per lease
 FOREIGN_LOCK_RETRY_S = 0.2  # an account leased by another owner is retried after this
 DISPATCH_ATTEMPTS_MAX = 30  # ~1 min of backoff covers a shard restart; beyond, crash
+DISPATCH_BACKOFF_FIRST_S = 0.05  # doubled per attempt, up to the max
 DISPATCH_BACKOFF_MAX_S = 2.0
 # A commit is a synchronous broker round trip (~0.9 ms here). Committing on every tick that
 # collected a result (~30/s at 1,000 transfers/s) cost the orchestrator and the broker CPU.
@@ -332,7 +333,7 @@ class Engine:
             raise EngineError(
                 f"batch {completion.batch_id} failed {flight.attempts} times: {completion.error}"
             )
-        backoff = min(DISPATCH_BACKOFF_MAX_S, 0.05 * 2**flight.attempts)
+        backoff = min(DISPATCH_BACKOFF_MAX_S, DISPATCH_BACKOFF_FIRST_S * 2**flight.attempts)
         flight.retry_at = self._clock() + backoff
 
     def _retry_due(self) -> None:

@@ -1,0 +1,143 @@
+"""The orchestrator's Kafka side (kafka-python): its consumer of accepted transfers, the
+handover of partitions on a rebalance, and its dead-letter producer.
+
+Guarantees: offsets are committed only as the engine hands them (never auto-committed); each
+commit carries its wall-clock time in the offset metadata (`orion status` reads it); a commit
+the broker refuses raises SourceUnavailableError having changed nothing; a revoked
+partition's settled prefix is committed before it moves (an awaited commit on kafka-python's
+I/O thread, where a blocking one is refused).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from kafka import KafkaConsumer
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from orion.adapters.kafka import RECONNECT_BACKOFF_MAX_MS, RecordProducer
+from orion.orchestration.ports import DeadLetter, SourceRecord, SourceUnavailableError
+
+log = logging.getLogger(__name__)
+
+SESSION_TIMEOUT_MS = 10_000  # a crashed orchestrator's partitions move on within ~10 s
+HEARTBEAT_INTERVAL_MS = 2_000  # at most a third of the session timeout, as Kafka advises
+MAX_POLL_INTERVAL_MS = 120_000  # the engine polls every few ms; this only catches a hang
+
+
+class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """Runs on kafka-python's I/O thread, while the consumer's owner waits in `poll` (so it
+    may touch the owner's state), and must not block that thread: the handover commit is
+    awaited, not made with the blocking `commit` (kafka-python 3 refuses that in here)."""
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        topic: str,
+        assigned: Callable[[set[int]], None],
+        revoked: Callable[[set[int]], Mapping[int, int]],
+    ) -> None:
+        self._consumer, self._topic = consumer, topic
+        self._assigned, self._revoked = assigned, revoked
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        positions = self._revoked({tp.partition for tp in revoked})
+        if not positions:
+            return
+        try:
+            await self._consumer.commit_async(_stamped(self._topic, positions))
+        except KafkaError as err:
+            # The next owner replays from the last commit; shards dedupe by transfer id.
+            log.warning("handover commit of %s failed: %s", sorted(positions), err)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._assigned({tp.partition for tp in assigned})
+
+
+def _stamped(topic: str, positions: Mapping[int, int]) -> dict[TopicPartition, Any]:
+    """Commit positions with the wall-clock time in each offset's metadata: how `orion status`
+    tells a partition that stopped committing (stuck) from one that had nothing to do."""
+    stamp = str(time.time_ns() // 1_000_000)
+    return {
+        TopicPartition(topic, p): OffsetAndMetadata(pos, stamp, -1) for p, pos in positions.items()
+    }
+
+
+class KafkaTransferSource:
+    """The orchestrator's consumer of accepted transfers (group, no auto-commit) and DLQ."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        dlq_topic: str,
+        on_assigned: Callable[[set[int]], None],
+        on_revoked: Callable[[set[int]], Mapping[int, int]],
+        instance_id: str | None = None,
+    ) -> None:
+        """`instance_id` makes this a static group member (KIP-345): a restarted process
+        with the same id takes its partitions back at once instead of waiting out the dead
+        one's session, and a second live process with that id is fenced by the broker."""
+        self._topic, self._dlq_topic = topic, dlq_topic
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=group,
+            group_instance_id=instance_id,
+            client_id=f"{group}-consumer",
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
+        )
+        listener = _Rebalance(self._consumer, topic, on_assigned, on_revoked)
+        self._consumer.subscribe([topic], listener=listener)
+        self._dlq = RecordProducer(bootstrap, f"{group}-dlq")
+
+    def poll(self, max_records: int, timeout_ms: int) -> list[SourceRecord]:
+        batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max(1, max_records))
+        return [
+            SourceRecord(r.partition, r.offset, r.value)
+            for records in batches.values()
+            for r in records
+        ]
+
+    def commit(self, positions: Mapping[int, int]) -> None:
+        """Commit (stamped with the time, see `_stamped`); SourceUnavailableError if the
+        broker did not take it."""
+        try:
+            self._consumer.commit(_stamped(self._topic, positions))
+        except KafkaError as err:
+            raise SourceUnavailableError(f"commit failed: {err}") from err
+
+    def lag(self) -> dict[int, int]:
+        """Per assigned partition: the broker's end offset minus the committed offset; empty
+        when the broker does not answer (it is a report, read again a few seconds later)."""
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return {}
+        try:
+            ends = self._consumer.end_offsets(assigned)
+            return {tp.partition: ends[tp] - (self._consumer.committed(tp) or 0) for tp in assigned}
+        except KafkaError:
+            return {}
+
+    def pause(self) -> None:
+        self._consumer.pause(*self._consumer.assignment())
+
+    def resume(self) -> None:
+        self._consumer.resume(*self._consumer.paused())
+
+    def dead_letter(self, records: Sequence[DeadLetter]) -> None:
+        self._dlq.send_dead_letters(self._dlq_topic, self._topic, records)
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+        self._dlq.close()
