@@ -114,7 +114,7 @@ def db_migrate() -> None:
 
 def _up(settings: Settings) -> None:
     _require_prerequisites(settings)
-    for item in stack.api_front(settings).prerequisites():
+    for item in stack.api_front(settings).prerequisites() if settings.api_front else []:
         typer.echo(f"orion: {item.line()}", err=True)
         raise typer.Exit(EXIT_PREREQUISITE)
     stack.up(settings, _echo)

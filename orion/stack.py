@@ -93,7 +93,10 @@ def ray_env(settings: Settings) -> dict[str, str]:
 
 
 def replica_ports(settings: Settings) -> range:
-    """Where the API replicas listen with direct ingress (HAProxy's backends)."""
+    """Where the API replicas listen with direct ingress: the front's backends, or, without
+    the front, the API port itself (the one replica serves clients directly)."""
+    if not settings.api_front:
+        return range(settings.api_port, settings.api_port + 1)
     return range(settings.api_replica_port, settings.api_replica_port + API_REPLICA_PORTS)
 
 
@@ -158,7 +161,7 @@ def up(settings: Settings, echo: Echo) -> None:
     echo(f"schema: {len(applied)} migration(s) applied")
     start_ray(settings, echo)
     front = api_front(settings)
-    if front.managed.pid() is None:
+    if settings.api_front and front.managed.pid() is None:
         _await_port_free(settings.host, settings.api_port)
         front.start()
         echo(f"started: api front (haproxy on {front.address})")
@@ -192,7 +195,9 @@ def _ensure_api(settings: Settings, echo: Echo, runtime: Any) -> None:
     if state in API_FAILED:
         echo(f"api: Serve reports {state}; deleting it and deploying again")
         runtime.delete_api()
-    runtime.deploy_api(settings.host, settings.serve_proxy_port)
+    direct = settings.api_front or settings.serve_throughput_optimized
+    # Serve's own proxy serves clients only without the front and without direct ingress.
+    runtime.deploy_api(settings.host, settings.serve_proxy_port if direct else settings.api_port)
 
 
 def _await_port_free(host: str, port: int) -> None:
