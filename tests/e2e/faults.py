@@ -135,6 +135,23 @@ def settling_resumed_s(settings: Settings, load: Load, back: float, timeout_s: f
     raise AssertionError(f"nothing accepted after recovery settled within {timeout_s} s")
 
 
+WAIT_PROBE_S = 10.0  # ?wait= bound of the probe below (the API's maximum)
+
+
+def outcome_arrives(base_url: str, first_account: int) -> bool:
+    """POST one transfer with ?wait=: True when the API answers 200 with its final outcome,
+    i.e. its results-topic consumer delivers outcomes again (it reconnects on its own)."""
+    body = {
+        "debit_account_id": str(first_account),
+        "credit_account_id": str(first_account + 1),
+        "amount": "0.01",
+        "currency": "RUB",
+    }
+    with httpx.Client(base_url=base_url, timeout=WAIT_PROBE_S + CLIENT_TIMEOUT_S) as client:
+        resp = client.post("/v1/transfers", params={"wait": WAIT_PROBE_S}, json=body)
+    return resp.status_code == 200 and resp.json()["status"] == "completed"
+
+
 def seed_accounts(count: int) -> int:
     """Fund `count` fresh 17-digit accounts through `orion accounts seed`; the first id."""
     first = SEED_ACCOUNT_BASE + random.randrange(10**8) * 1000

@@ -28,6 +28,7 @@ from tests.e2e.faults import (
     account_for,
     kill_service,
     listener_pid,
+    outcome_arrives,
     record,
     restart_infra,
     restarts_grew,
@@ -83,6 +84,7 @@ def _run_fault(
     finally:
         load.stop()
     settled = account_for(settings, load)
+    assert outcome_arrives(system, first), f"{name}: ?wait= got no outcome after recovery"
     time.sleep(max(0.0, STEADY_S - AFTER_S))
     crash_looping = restarts_grew(steady, ray_driver.actor_restarts(settings.shard_count), {})
     record(

@@ -20,6 +20,7 @@ from tests.e2e.faults import (
     account_for,
     kill_service,
     orion,
+    outcome_arrives,
     record,
     restart_infra,
     restarts_grew,
@@ -86,6 +87,7 @@ def test_one_of_three_brokers_killed_under_load_loses_nothing(
     finally:
         load.stop()
     settled = account_for(settings, load)
+    assert outcome_arrives(cluster, first), "?wait= got no outcome after the broker came back"
     crash_looping = restarts_grew(steady, ray_driver.actor_restarts(settings.shard_count), {})
     record(
         "kill -9 one of three Kafka brokers",

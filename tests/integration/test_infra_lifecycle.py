@@ -42,6 +42,18 @@ def test_second_up_is_a_no_op_and_status_is_healthy() -> None:
     assert all(f[2].startswith("127.0.0.1:") for f in lines)
 
 
+def test_redis_memory_is_capped_with_ttl_keys_evicted_first(settings: Settings) -> None:
+    """`orion infra up` caps Redis at ORION_REDIS_MAXMEMORY_MB and evicts only keys with a
+    TTL, least recently used first (every key Orion writes has one)."""
+    import redis
+
+    with redis.Redis.from_url(settings.redis_url) as conn:
+        assert int(conn.config_get("maxmemory")["maxmemory"]) == (
+            settings.redis_maxmemory_mb * 2**20
+        )
+        assert conn.config_get("maxmemory-policy")["maxmemory-policy"] == "volatile-lru"
+
+
 def test_down_then_up_keeps_data(settings: Settings, topic: str, unique: str) -> None:
     """A row in PostgreSQL and a record in Kafka written before `down` are there after `up`;
     while down, `status` says so and exits non-zero."""
