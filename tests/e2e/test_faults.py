@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,6 +29,7 @@ from tests.e2e.faults import (
     account_for,
     kill_service,
     listener_pid,
+    orion,
     outcome_arrives,
     record,
     restart_infra,
@@ -130,13 +132,20 @@ def test_api_replica_killed_serves_again_within_30_s(
 ) -> None:
     """kill -9 the Serve replica that serves the API: Serve starts another on the next port
     of the replica range and the front (HAProxy on the API port) finds it by its health
-    check: accepting again within 30 s of the kill, on the same address."""
+    check: accepting again within 30 s of the kill, on the same address. An `orion up` run
+    right after the kill (what a user does when the API is down) waits for Serve instead of
+    redeploying (which used to end in DEPLOY_FAILED for good)."""
+    up: list[subprocess.CompletedProcess[str]] = []
 
     def fault() -> float:
         os.kill(listener_pid(stack.replica_ports(settings)), signal.SIGKILL)
-        return time.monotonic()
+        killed = time.monotonic()
+        up.append(orion("up"))
+        return killed
 
     _run_fault("kill -9 API replica", system, settings, ray_driver, fault, REPLICA_RECOVERY_S)
+    assert up[0].returncode == 0, up[0].stdout + up[0].stderr
+    assert "deploying again" not in up[0].stdout, up[0].stdout  # it never needed to
 
 
 @pytest.mark.parametrize("actor", ["shard", "orchestrator"])
