@@ -1,7 +1,13 @@
 """The orchestrator's Kafka side (kafka-python): its consumer of accepted transfers, the
 handover of partitions on a rebalance, and its dead-letter producer.
 
-Guarantees: offsets are committed only as the engine hands them (never auto-committed); each
+Guarantees: the records of a newly assigned partition start at its committed position (or
+its beginning, never committed): `poll` checks the first batch of each and seeks back when
+the consumer's fetch position ran ahead (after a rebalance that returned a partition to this
+consumer kafka-python can keep its old fetch position, and records the engine had dropped
+on the revocation would never be seen again while later ones were committed past them: a
+loss found in the multi-node lab); offsets are committed only as the engine hands them
+(never auto-committed); each
 commit carries its wall-clock time in the offset metadata (`orion status` reads it); a commit
 the broker refuses raises SourceUnavailableError having changed nothing; a revoked
 partition's settled prefix is committed before it moves (an awaited commit on kafka-python's
@@ -44,6 +50,7 @@ class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
     ) -> None:
         self._consumer, self._topic = consumer, topic
         self._assigned, self._revoked = assigned, revoked
+        self.fresh: set[int] = set()  # assigned, first records not yet checked
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         positions = self._revoked({tp.partition for tp in revoked})
@@ -56,7 +63,14 @@ class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
             log.warning("handover commit of %s failed: %s", sorted(positions), err)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self._assigned({tp.partition for tp in assigned})
+        partitions = {tp.partition for tp in assigned}
+        self.fresh |= partitions
+        self._assigned(partitions)
+
+    async def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
+        """Taken away without a revocation (this consumer was cut off): nothing to commit
+        (the group moved on), only state to forget."""
+        self._revoked({tp.partition for tp in lost})
 
 
 def _stamped(topic: str, positions: Mapping[int, int]) -> dict[TopicPartition, Any]:
@@ -97,17 +111,34 @@ class KafkaTransferSource:
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
             max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
         )
-        listener = _Rebalance(self._consumer, topic, on_assigned, on_revoked)
-        self._consumer.subscribe([topic], listener=listener)
+        self._listener = _Rebalance(self._consumer, topic, on_assigned, on_revoked)
+        self._consumer.subscribe([topic], listener=self._listener)
         self._dlq = RecordProducer(bootstrap, f"{group}-dlq")
 
     def poll(self, max_records: int, timeout_ms: int) -> list[SourceRecord]:
         batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max(1, max_records))
-        return [
-            SourceRecord(r.partition, r.offset, r.value)
-            for records in batches.values()
-            for r in records
-        ]
+        out = []
+        for tp, records in batches.items():
+            if tp.partition in self._listener.fresh and not self._starts_at_commit(tp, records):
+                continue  # sought back: these come again from the committed position
+            out += [SourceRecord(r.partition, r.offset, r.value) for r in records]
+        return out
+
+    def _starts_at_commit(self, tp: TopicPartition, records: Sequence[Any]) -> bool:
+        """True when a newly assigned partition's first records start at (or before) its
+        committed position; else seek back there."""
+        start = self._consumer.committed(tp)
+        if start is None:
+            start = self._consumer.beginning_offsets([tp])[tp]
+        if records and records[0].offset > start:
+            log.warning(
+                "partition %d: fetched from %d, committed %d: seeking back",
+                tp.partition, records[0].offset, start,
+            )  # fmt: skip
+            self._consumer.seek(tp, start)
+            return False
+        self._listener.fresh.discard(tp.partition)
+        return True
 
     def commit(self, positions: Mapping[int, int]) -> None:
         """Commit (stamped with the time, see `_stamped`); SourceUnavailableError if the

@@ -111,6 +111,9 @@ class Engine:
         self._offsets = OffsetTracker()
         self._assigned: set[int] = set()
         self._duplicates: defaultdict[str, list[tuple[int, int]]] = defaultdict(list)
+        # Records of a previous ownership of their partition, still in flight: their outcome
+        # must not settle an offset of the current ownership (see _forget).
+        self._orphans: set[tuple[int, int]] = set()
         self.inflight: dict[str, InFlight] = {}
         self._inflight_ids: set[str] = set()
         self._locked: Counter[str] = Counter()
@@ -180,6 +183,11 @@ class Engine:
 
     # -- Kafka side ----------------------------------------------------------------------
     def on_assigned(self, partitions: set[int]) -> None:
+        """Start these partitions afresh. Their records must come from the committed
+        position on (the source guarantees it). State still held for one of them means it
+        was lost without a revocation (this consumer was cut off, the group moved on):
+        that state is stale and is forgotten first."""
+        self._forget(partitions)
         self._assigned |= partitions
 
     def on_revoked(self, partitions: set[int]) -> dict[int, int]:
@@ -187,11 +195,22 @@ class Engine:
         and shards dedupe) and return the commit positions of their settled prefix, for the
         caller to commit before the partitions move (called while `tick` is not running)."""
         positions = {p: pos for p, pos in self._offsets.committable().items() if p in partitions}
+        self._forget(partitions)
+        self._assigned -= partitions
+        return positions
+
+    def _forget(self, partitions: set[int]) -> None:
+        """Drop every trace of these partitions' records: queued ones leave the queue, the
+        offset positions reset, and records in batches still in flight become orphans, whose
+        outcomes later settle nothing here (their offsets belong to a previous ownership)."""
         gone = {q.id for q in self.queue if q.partition in partitions}
         self.queue.remove_taken(gone)
         self._offsets.reset(partitions)
-        self._assigned -= partitions
-        return positions
+        for flight in self.inflight.values():
+            self._orphans.update((q.partition, q.offset) for q in flight.batch
+                                 if q.partition in partitions)  # fmt: skip
+        for places in self._duplicates.values():
+            self._orphans.update(place for place in places if place[0] in partitions)
 
     def _poll(self) -> None:
         free = self.queue.free_slots
@@ -250,6 +269,9 @@ class Engine:
         self._committed_at = now
 
     def _settle_offset(self, partition: int, offset: int) -> None:
+        if (partition, offset) in self._orphans:
+            self._orphans.discard((partition, offset))
+            return
         if partition in self._assigned:
             self._offsets.settle(partition, offset)
 

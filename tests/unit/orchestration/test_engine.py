@@ -288,6 +288,34 @@ def test_lock_store_down_pauses_dispatch_then_resumes_or_crashes_past_the_bound(
         _run(engine, 100_000)
 
 
+def test_a_batch_of_a_previous_ownership_settles_nothing_of_the_next() -> None:
+    """Partition 0 is revoked (or lost) while its batch is in flight, then assigned back and
+    replayed from the committed position: the old batch's late outcome must neither crash
+    the engine nor settle the new ownership's offsets; the replayed record settles them.
+    A stale state at assignment (lost without revocation) is forgotten the same way."""
+    engine, source, _, shards = _engine({"a": 10, "b": 0})
+    original, held = shards.dispatch, []
+
+    def dispatch(shard: int, batch_id: str, batch: Sequence[QueuedTransfer]) -> None:
+        if not held:
+            held.append((shard, batch_id, batch))  # the first batch hangs (node cut off)
+            return
+        original(shard, batch_id, batch)
+
+    shards.dispatch = dispatch  # type: ignore[method-assign]
+    tid = str(uuid.uuid4())
+    source.add(_transfer("a", "b", 1, tid))
+    engine.tick()
+    engine.on_assigned({0})  # assigned back without a revocation: the old state is stale
+    source.records.append(SourceRecord(0, 0, _transfer("a", "b", 1, tid)))  # replay
+    _run(engine, 20)
+    assert source.committed == {}  # the replayed record waits for the old batch
+    original(*held.pop())  # the old batch answers at last
+    _run(engine, 50)
+    assert source.committed == {0: 1}
+    assert shards.balances == {"a": 9, "b": 1}  # applied once
+
+
 def test_duplicate_id_settles_once_and_both_offsets_commit() -> None:
     """The same transfer id twice in the topic moves money once; both offsets commit."""
     engine, source, _, shards = _engine({"a": 10, "b": 0})
