@@ -9,8 +9,10 @@ from typing import Annotated, TypeVar
 import typer
 
 from orion import stack
+from orion import status as status_module
 from orion.adapters import postgres as pg
 from orion.cli_bench import register as register_bench_commands
+from orion.cli_cluster import register as register_cluster_commands
 from orion.cli_ledger import register as register_ledger_commands
 from orion.config import ConfigError, Settings, get_settings
 from orion.db import migrate
@@ -26,6 +28,7 @@ db_app = typer.Typer(no_args_is_help=True, help="The ledger schema in PostgreSQL
 app.add_typer(db_app, name="db")
 register_ledger_commands(app)
 register_bench_commands(app)
+register_cluster_commands(app)
 
 T = TypeVar("T")
 EXIT_FAILED = 1
@@ -142,7 +145,7 @@ def status() -> None:
     report = _run(manager.status)
     for health in report:
         _echo(health.line())
-    healthy = _run(lambda s: stack.app_status(s, _echo))
+    healthy = _run(lambda s: status_module.app_status(s, _echo))
     if not (healthy and all(h.up for h in report)):
         raise typer.Exit(EXIT_FAILED)
 

@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".orion")
     # The address every Orion-started server binds; loopback unless you know why not.
     host: str = "127.0.0.1"
+    # Where each service is, when not on `host` (a cluster: services on their own machines).
+    kafka_host: str | None = None
+    postgres_host: str | None = None
+    redis_host: str | None = None
+    # A running Ray cluster to deploy onto ("10.0.0.5:6380"): `orion up` then starts no Ray
+    # head, no infrastructure (set ORION_MANAGE_INFRA=false) and no API front, and leaves the
+    # single-node loopback switch off. Unset: one machine, Ray started by Orion on `host`.
+    ray_address: str | None = None
+    # Orchestrators in the consumer group: each settles the partitions Kafka assigns it.
+    orchestrators: Annotated[int, Field(ge=1, le=256)] = 1
+    # API replicas; on a cluster at most one per node.
+    api_replicas: Annotated[int, Field(ge=1, le=64)] = 1
     # False when Kafka, PostgreSQL, Redis and Prometheus run elsewhere (docker compose):
     # `orion up` then only checks they answer, and `orion down` leaves them alone.
     manage_infra: bool = True
@@ -54,9 +66,13 @@ class Settings(BaseSettings):
     postgres_user: str = "orion"
     postgres_password: str = "orion"
     postgres_db: str = "orion"
+    # Who may log in over TCP besides loopback (CIDR): a cluster's nodes.
+    postgres_clients: str = "127.0.0.1/32"
 
     redis_port: Port = 6379
     redis_db: Annotated[int, Field(ge=0, le=15)] = 0
+    # Required off loopback: Redis refuses other clients without one (protected mode).
+    redis_password: str | None = None
     # `orion infra up` caps Redis's memory here. Idempotency keys are evicted oldest-first
     # past it (PostgreSQL then answers for them, see idempotency_window_s); 0 = no cap.
     redis_maxmemory_mb: Annotated[int, Field(ge=0, le=1_048_576)] = 4096
@@ -122,18 +138,26 @@ class Settings(BaseSettings):
 
     @property
     def kafka_broker_addresses(self) -> list[str]:
-        return [f"{self.host}:{self.kafka_port + 2 * k}" for k in range(self.kafka_brokers)]
+        host = self.kafka_host or self.host
+        return [f"{host}:{self.kafka_port + 2 * k}" for k in range(self.kafka_brokers)]
 
     @property
     def postgres_dsn(self) -> str:
         return (
-            f"host={self.host} port={self.postgres_port} dbname={self.postgres_db} "
+            f"host={self.postgres_host or self.host} port={self.postgres_port} "
+            f"dbname={self.postgres_db} "
             f"user={self.postgres_user} password={self.postgres_password}"
         )
 
     @property
     def redis_url(self) -> str:
-        return f"redis://{self.host}:{self.redis_port}/{self.redis_db}"
+        auth = f":{self.redis_password}@" if self.redis_password else ""
+        return f"redis://{auth}{self.redis_host or self.host}:{self.redis_port}/{self.redis_db}"
+
+    @property
+    def cluster(self) -> bool:
+        """Deploying onto a Ray cluster someone else started (see ray_address)."""
+        return self.ray_address is not None
 
     @property
     def topic_partitions(self) -> dict[str, int]:

@@ -26,15 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from orion.adapters import kafka_progress
 from orion.adapters import postgres as pg
 from orion.config import Settings
 from orion.db import migrate
-from orion.domain.progress import Settlement, assess
 from orion.infra import manager
 from orion.infra.api_front import API_REPLICA_PORTS, ApiFront
 from orion.infra.process import POLL_INTERVAL_S, Managed, ServiceError, port_open
-from orion.messages import ORCHESTRATOR_GROUP
 
 Echo = Callable[[str], None]
 RAY_READY_TIMEOUT_S = 90.0  # the head starts GCS, raylet and dashboard: ~10-20 s here
@@ -53,6 +50,7 @@ RAY_LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENAB
 # which made every `orion down` and redeploy wait half a minute); the API front stops sending
 # to it within a second (two failed health checks).
 REPLICA_DRAIN_S = "5"
+CLUSTER_BIND = "0.0.0.0"  # a cluster node's replica serves its own interfaces
 API_STARTING = frozenset({"DEPLOYING", "UNHEALTHY", "NOT_STARTED"})  # Serve is at it: wait
 API_FAILED = frozenset({"DEPLOY_FAILED"})  # gone for good until deleted and deployed again
 
@@ -63,7 +61,7 @@ def ray_head(settings: Settings) -> Managed:
 
 
 def ray_address(settings: Settings) -> str:
-    return f"{settings.host}:{settings.ray_gcs_port}"
+    return settings.ray_address or f"{settings.host}:{settings.ray_gcs_port}"
 
 
 def orion_env() -> dict[str, str]:
@@ -73,7 +71,9 @@ def orion_env() -> dict[str, str]:
 
 def ray_env(settings: Settings) -> dict[str, str]:
     """Environment for the Ray head and every driver: loopback, and Serve's ingress mode."""
-    env = dict(RAY_LOCAL_ENV)
+    # The single-node switch keeps Ray on loopback; a cluster's nodes must bind their own
+    # addresses, so there it stays off.
+    env = {"RAY_USAGE_STATS_ENABLED": "0"} if settings.cluster else dict(RAY_LOCAL_ENV)
     if settings.serve_throughput_optimized:
         replicas = replica_ports(settings)
         env |= {
@@ -104,8 +104,8 @@ def api_front(settings: Settings) -> ApiFront:
     """HAProxy on the API port, over the replicas' ports (or Serve's proxy without direct
     ingress)."""
     if settings.serve_throughput_optimized:
-        return ApiFront(settings, replica_ports(settings))
-    return ApiFront(settings, [settings.serve_proxy_port])
+        return ApiFront(settings, [(settings.host, p) for p in replica_ports(settings)])
+    return ApiFront(settings, [(settings.host, settings.serve_proxy_port)])
 
 
 def use_local_ray(settings: Settings) -> None:
@@ -159,19 +159,21 @@ def up(settings: Settings, echo: Echo) -> None:
         manager.check_external(settings)
     applied = pg.migrate(settings.postgres_dsn, migrate.available())
     echo(f"schema: {len(applied)} migration(s) applied")
-    start_ray(settings, echo)
-    front = api_front(settings)
-    if settings.api_front and front.managed.pid() is None:
-        _await_port_free(settings.host, settings.api_port)
-        front.start()
-        echo(f"started: api front (haproxy on {front.address})")
+    if not settings.cluster:
+        start_ray(settings, echo)
+        _start_front(settings, echo)
     runtime.connect(ray_address(settings), settings.ray_namespace, orion_env())
     try:
-        runtime.start_actors(settings.shard_count)
-        echo(f"actors: orchestrator + {settings.shard_count} shards")
+        runtime.start_actors(settings.shard_count, settings.orchestrators)
+        echo(f"actors: {settings.orchestrators} orchestrator(s) + {settings.shard_count} shards")
         _ensure_api(settings, echo, runtime)
+        if settings.cluster:
+            _await_serve(runtime)
     finally:
         runtime.disconnect()
+    if settings.cluster:
+        echo(f"deployed onto the Ray cluster at {ray_address(settings)}")
+        return
     _await_api(settings)
     base = f"http://{settings.host}:{settings.api_port}"
     echo(f"API:            {base}  (docs: {base}/docs)")
@@ -179,6 +181,23 @@ def up(settings: Settings, echo: Echo) -> None:
     echo(f"Prometheus:     http://{settings.host}:{settings.prometheus_port}")
     if not settings.api_keys:
         echo("note: no ORION_API_KEYS set: the API is unauthenticated and bound to loopback")
+
+
+def _start_front(settings: Settings, echo: Echo) -> None:
+    front = api_front(settings)
+    if settings.api_front and front.managed.pid() is None:
+        _await_port_free(settings.host, settings.api_port)
+        front.start()
+        echo(f"started: api front (haproxy on {front.address})")
+
+
+def _await_serve(runtime: Any) -> None:
+    """On a cluster: wait until Serve reports the API running (no front to ask here)."""
+    deadline = time.monotonic() + API_READY_TIMEOUT_S
+    while runtime.api_status() != "RUNNING":
+        if time.monotonic() > deadline:
+            raise ServiceError(f"API not RUNNING within {API_READY_TIMEOUT_S:.0f} s")
+        time.sleep(POLL_INTERVAL_S * 5)
 
 
 def _ensure_api(settings: Settings, echo: Echo, runtime: Any) -> None:
@@ -197,7 +216,13 @@ def _ensure_api(settings: Settings, echo: Echo, runtime: Any) -> None:
         runtime.delete_api()
     direct = settings.api_front or settings.serve_throughput_optimized
     # Serve's own proxy serves clients only without the front and without direct ingress.
-    runtime.deploy_api(settings.host, settings.serve_proxy_port if direct else settings.api_port)
+    port = settings.serve_proxy_port if direct else settings.api_port
+    if settings.cluster:
+        # Every node's replica binds this address: all of the node's interfaces (firewall
+        # the replica ports, see the README); at most one replica per node.
+        runtime.deploy_api(CLUSTER_BIND, port, settings.api_replicas, per_node_max=1)
+    else:
+        runtime.deploy_api(settings.host, port, settings.api_replicas)
 
 
 def _await_port_free(host: str, port: int) -> None:
@@ -232,6 +257,9 @@ def _await_api(settings: Settings) -> None:
 
 def down(settings: Settings, echo: Echo, *, purge: bool = False) -> None:
     """Drain the orchestrator, stop Serve and the actors, stop Ray, then the infrastructure."""
+    if settings.cluster:
+        _stop_app_bounded(settings, echo)  # the cluster's Ray is not Orion's to stop
+        return
     head = ray_head(settings)
     if head.pid() is not None:
         _stop_app_bounded(settings, echo)
@@ -270,58 +298,9 @@ def _stop_app(settings: Settings, echo: Echo) -> None:
 
     runtime.connect(ray_address(settings), settings.ray_namespace, orion_env())
     try:
-        drained = runtime.drain_orchestrator(DRAIN_TIMEOUT_S)
-        echo(f"orchestrator: {'drained' if drained else 'not drained (replays on next up)'}")
+        drained = runtime.drain_orchestrators(DRAIN_TIMEOUT_S)
+        echo(f"orchestrators: {'drained' if drained else 'not drained (replays on next up)'}")
         runtime.shutdown_api()
-        runtime.kill_actors(settings.shard_count)
+        runtime.kill_actors()
     finally:
         runtime.disconnect()
-
-
-def settlement(settings: Settings) -> Settlement:
-    """Settlement progress per partition, from Kafka alone (works with Orion down)."""
-    progress = kafka_progress.partition_progress(
-        settings.kafka_bootstrap, settings.topic_transfers, ORCHESTRATOR_GROUP
-    )
-    return assess(progress, time.time_ns() // 1_000_000, settings.stuck_after_s)
-
-
-def app_status(settings: Settings, echo: Echo) -> bool:
-    """Settlement per partition, actor restarts and orchestrator counters; False when any
-    partition is stuck or the orchestrator does not answer."""
-    report = settlement(settings)
-    for line in describe_settlement(report, settings.stuck_after_s):
-        echo(line)
-    if ray_head(settings).pid() is None:
-        echo("ray: down")
-        return False
-    use_local_ray(settings)
-    from orion.actors import runtime
-
-    runtime.connect(ray_address(settings), settings.ray_namespace, orion_env())
-    try:
-        stats = runtime.orchestrator_stats()
-        restarts = runtime.actor_restarts(settings.shard_count)
-        api = runtime.api_status()
-    finally:
-        runtime.disconnect()
-    echo(f"api: {api or 'not deployed'}")
-    echo("restarts: " + (", ".join(f"{a}={n}" for a, n in sorted(restarts.items())) or "none"))
-    if stats is None:
-        echo("orchestrator: not answering")
-        return False
-    for key, value in stats.items():
-        echo(f"orchestrator {key}: {value}")
-    return not report.stuck
-
-
-def describe_settlement(report: Settlement, stuck_after_s: float) -> list[str]:
-    lines = [f"settlement: {report.summary()} (stuck = no commit for {stuck_after_s:.0f} s)"]
-    for p in report.partitions:
-        oldest = "-" if p.oldest_unsettled_age_s is None else f"{p.oldest_unsettled_age_s:.1f}s"
-        commit = "-" if p.last_commit_age_s is None else f"{p.last_commit_age_s:.1f}s ago"
-        flag = "  STUCK" if p.stuck else ""
-        lines.append(
-            f"  p{p.partition}: lag={p.lag} oldest_unsettled={oldest} last_commit={commit}{flag}"
-        )
-    return lines

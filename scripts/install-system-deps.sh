@@ -8,6 +8,10 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+# The multi-node lab (orion lab): sshd runs only inside the lab's network namespaces, and
+# `ray up` copies files with rsync.
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v rsync >/dev/null || need+=(rsync)
 command -v mvn >/dev/null || need+=(maven)
 command -v java >/dev/null || need+=(default-jre-headless)
 [ ${#need[@]} -eq 0 ] && exit 0

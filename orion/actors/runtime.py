@@ -1,9 +1,13 @@
 """Every Ray API call Orion makes, in one place: actor classes, naming, lookup, shard pool.
 
-Shards and the orchestrator are named, detached actors with unlimited restarts: Ray brings a
-crashed one back, and its work is dispatched again (shards) or replayed from Kafka
-(orchestrator). They reserve no CPU: on two cores the processes share the machine, and CPU
-reservations would only keep the Serve replica from being scheduled.
+Shards and orchestrators are named, detached actors with unlimited restarts: Ray brings a
+crashed one back (on a surviving node if its node died), and its work is dispatched again
+(shards) or replayed from Kafka (orchestrators). Each kind lives in a placement group of
+its own with the SPREAD strategy (a bundle per actor, BUNDLE_CPU each), so shards, and
+orchestrators, are spread over the cluster's nodes; when a node dies Ray places its bundles
+on the surviving nodes and restarts the actors there. They reserve (almost) no CPU: on two
+cores the processes share the machine, and CPU reservations would only keep the Serve
+replica from being scheduled.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from orion.messages import QueuedTransfer
 from orion.orchestration.ports import Completion
 
 SHARD_NAME = "orion-shard-{}"
-ORCHESTRATOR_NAME = "orion-orchestrator"
+SHARD_PREFIX = "orion-shard-"
+ORCHESTRATOR_NAME = "orion-orchestrator"  # the first one's; the others add "-<index>"
 ERROR_TEXT_CHARS_MAX = 500  # enough to diagnose; an error is logged per retry
 ACTOR_OPTIONS: dict[str, Any] = {
     "lifetime": "detached",
@@ -30,6 +35,55 @@ ACTOR_OPTIONS: dict[str, Any] = {
     "num_cpus": 0,
     "get_if_exists": True,
 }
+
+
+BUNDLE_CPU = 0.01  # a placement group bundle must hold something; a hundredth of a core
+SHARD_GROUP = "orion-shards"
+ORCHESTRATOR_GROUP = "orion-orchestrators"
+PLACEMENT_TIMEOUT_S = 120  # bundles on live nodes are placed in well under a second
+
+
+def _spread_group(name: str, size: int) -> Any:
+    """The named SPREAD placement group with `size` bundles (made anew if its size differs)."""
+    from ray.util import get_placement_group, placement_group, remove_placement_group
+
+    try:
+        group = get_placement_group(name)
+        if len(group.bundle_specs) == size:
+            return group
+        remove_placement_group(group)
+    except ValueError:
+        pass  # none yet
+    group = placement_group(
+        [{"CPU": BUNDLE_CPU}] * size, strategy="SPREAD", name=name, lifetime="detached"
+    )
+    ray.get(group.ready(), timeout=PLACEMENT_TIMEOUT_S)
+    return group
+
+
+def _in_bundle(group: Any, index: int) -> dict[str, Any]:
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    strategy = PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=index)
+    return {"scheduling_strategy": strategy}
+
+
+def remove_groups() -> None:
+    from ray.util import get_placement_group, remove_placement_group
+
+    for name in (SHARD_GROUP, ORCHESTRATOR_GROUP):
+        try:
+            remove_placement_group(get_placement_group(name))
+        except ValueError:
+            continue  # not there
+
+
+def orchestrator_name(index: int) -> str:
+    return ORCHESTRATOR_NAME if index == 0 else f"{ORCHESTRATOR_NAME}-{index}"
+
+
+def _is_orion_actor(name: str) -> bool:
+    return name == ORCHESTRATOR_NAME or name.startswith((ORCHESTRATOR_NAME + "-", SHARD_PREFIX))
 
 
 class RayShardPool:
@@ -69,58 +123,99 @@ class RayShardPool:
 
 
 class OrchestratorWithRayShards(Orchestrator):
-    """The orchestrator as deployed: its shard pool is the named shard actors."""
+    """The orchestrator as deployed: its shard pool is the named shard actors; its static
+    group identity is its actor name."""
 
-    def __init__(self, shard_count: int) -> None:
+    def __init__(self, shard_count: int, index: int = 0) -> None:
         super().__init__(
             lambda: RayShardPool(shard_count),
-            lambda: actor_restarts(shard_count),
-            member=ORCHESTRATOR_NAME,
+            actor_restarts,
+            member=orchestrator_name(index),
         )
 
 
 STATE_API_TIMEOUT_S = 10  # Ray's state API answers from the head in milliseconds
 
 
-def actor_restarts(shard_count: int) -> dict[str, int]:
-    """How often Ray restarted each of Orion's actors: {"orchestrator": n, "shard-0": n, ...}."""
+def actor_restarts() -> dict[str, int]:
+    """How often Ray restarted each of Orion's live actors: {"orchestrator": n,
+    "orchestrator-1": n, "shard-0": n, ...}."""
+    return {_label(a.name): int(a.num_restarts) for a in _live_orion_actors()}
+
+
+def _label(name: str) -> str:
+    return name.removeprefix("orion-")
+
+
+def _live_orion_actors() -> list[Any]:
     from ray.util.state import list_actors
 
-    names = {ORCHESTRATOR_NAME: "orchestrator"}
-    names |= {SHARD_NAME.format(k): f"shard-{k}" for k in range(shard_count)}
     found = list_actors(
         filters=[("state", "!=", "DEAD")], detail=True, timeout=STATE_API_TIMEOUT_S, limit=10_000
     )
-    return {names[a.name]: int(a.num_restarts) for a in found if a.name in names}
+    return [a for a in found if a.name and _is_orion_actor(a.name)]
 
 
-def start_actors(shard_count: int) -> Any:
-    """Create (or find) the shard actors, then the orchestrator; returns its handle."""
+def actor_nodes() -> dict[str, str]:
+    """Where each live Orion actor runs: actor label -> its node's IP address."""
+    from ray.util.state import list_nodes
+
+    ips = {n.node_id: n.node_ip for n in list_nodes(timeout=STATE_API_TIMEOUT_S)}
+    return {_label(a.name): ips.get(a.node_id, "?") for a in _live_orion_actors()}
+
+
+def start_actors(shard_count: int, orchestrators: int = 1) -> None:
+    """Create (or find) the shard actors, then the orchestrators; remove any left over from
+    a configuration with more of them."""
+    wanted = {SHARD_NAME.format(k) for k in range(shard_count)}
+    wanted |= {orchestrator_name(i) for i in range(orchestrators)}
+    _kill_named([n for n in ray.util.list_named_actors() if _is_orion_actor(n) and n not in wanted])
+    shard_group = _spread_group(SHARD_GROUP, shard_count)
+    orchestrator_group = _spread_group(ORCHESTRATOR_GROUP, orchestrators)
     shards: list[Any] = [
-        ray.remote(Shard).options(name=SHARD_NAME.format(k), **ACTOR_OPTIONS).remote(k)
+        ray.remote(Shard)
+        .options(name=SHARD_NAME.format(k), **ACTOR_OPTIONS, **_in_bundle(shard_group, k))
+        .remote(k)
         for k in range(shard_count)
     ]
     ray.get([s.ping.remote() for s in shards])
-    orchestrator: Any = (
+    handles: list[Any] = [
         ray.remote(OrchestratorWithRayShards)
-        .options(name=ORCHESTRATOR_NAME, max_concurrency=4, **ACTOR_OPTIONS)
-        .remote(shard_count)
-    )
-    ray.get(orchestrator.pid.remote())
-    return orchestrator
+        .options(
+            name=orchestrator_name(i),
+            max_concurrency=4,
+            **ACTOR_OPTIONS,
+            **_in_bundle(orchestrator_group, i),
+        )
+        .remote(shard_count, i)
+        for i in range(orchestrators)
+    ]
+    ray.get([h.pid.remote() for h in handles])
 
 
-def orchestrator() -> Any:
-    return ray.get_actor(ORCHESTRATOR_NAME)
+def orchestrator(index: int = 0) -> Any:
+    return ray.get_actor(orchestrator_name(index))
+
+
+def orchestrator_names() -> list[str]:
+    """Every orchestrator that exists now, first one first."""
+    names = [n for n in ray.util.list_named_actors() if n.startswith(ORCHESTRATOR_NAME)]
+    return sorted(names, key=lambda n: (len(n), n))
 
 
 def shard(k: int) -> Any:
     return ray.get_actor(SHARD_NAME.format(k))
 
 
-def kill_actors(shard_count: int) -> None:
-    """Kill the named actors without restart (used by `orion down` after draining)."""
-    for name in [ORCHESTRATOR_NAME, *(SHARD_NAME.format(k) for k in range(shard_count))]:
+def kill_actors() -> None:
+    """Kill every Orion actor without restart, and free their placement groups (used by
+    `orion down` after draining)."""
+    _kill_named([n for n in ray.util.list_named_actors() if _is_orion_actor(n)])
+    remove_groups()
+
+
+def _kill_named(names: Sequence[str]) -> None:
+    for name in names:
         try:
             ray.kill(ray.get_actor(name), no_restart=True)
         except (ValueError, RayError):
@@ -142,14 +237,16 @@ def disconnect() -> None:
     ray.shutdown()
 
 
-def deploy_api(host: str, port: int) -> None:
-    """Start Serve's HTTP proxy on host:port (loopback by default) and run the API app."""
+def deploy_api(host: str, port: int, replicas: int = 1, per_node_max: int | None = None) -> None:
+    """Start Serve's HTTP proxy on host:port (loopback by default) and run the API app with
+    `replicas` replicas, at most `per_node_max` on one node."""
     from ray import serve  # imported here: Serve starts threads on import-time use
 
     from orion.serve.deployment import application
 
     serve.start(http_options={"host": host, "port": port})
-    serve.run(application(), name=API_APP, route_prefix="/", blocking=False)
+    app = application(replicas, per_node_max)
+    serve.run(app, name=API_APP, route_prefix="/", blocking=False)
 
 
 def shutdown_api() -> None:
@@ -179,13 +276,15 @@ def delete_api() -> None:
 DRAIN_REPLY_MARGIN_S = 10  # the drain call itself is bounded; its reply needs a moment more
 
 
-def drain_orchestrator(timeout_s: float) -> bool:
-    """Ask the orchestrator to finish in-flight work and commit; False if absent, unable
-    (dead, restarting, crash-looping) or late: the caller stops everything regardless."""
+def drain_orchestrators(timeout_s: float) -> bool:
+    """Ask every orchestrator to finish in-flight work and commit, all at once; False if one
+    is absent, unable (dead, restarting, crash-looping) or late: the caller stops everything
+    regardless."""
     try:
-        handle = orchestrator()
+        handles: list[Any] = [ray.get_actor(n) for n in orchestrator_names()]
+        calls = [h.drain.remote(timeout_s) for h in handles]
         wait_s = timeout_s + DRAIN_REPLY_MARGIN_S
-        return bool(ray.get(handle.drain.remote(timeout_s), timeout=wait_s))
+        return bool(calls) and all(ray.get(calls, timeout=wait_s))
     except (ValueError, RayError):
         return False
 
@@ -193,14 +292,16 @@ def drain_orchestrator(timeout_s: float) -> bool:
 STATS_TIMEOUT_S = 10  # a live orchestrator answers at once
 
 
-def orchestrator_stats() -> dict[str, Any] | None:
-    """The orchestrator's counters, or None when it is absent or does not answer."""
-    try:
-        handle = orchestrator()
-        stats: dict[str, Any] = ray.get(handle.stats.remote(), timeout=STATS_TIMEOUT_S)
-    except (ValueError, RayError):
-        return None
-    return stats
+def orchestrator_stats() -> dict[str, dict[str, Any] | None]:
+    """Each orchestrator's counters, None for one that is absent or does not answer."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for name in orchestrator_names():
+        try:
+            handle: Any = ray.get_actor(name)
+            out[name] = ray.get(handle.stats.remote(), timeout=STATS_TIMEOUT_S)
+        except (ValueError, RayError):
+            out[name] = None
+    return out
 
 
 PID_TIMEOUT_S = 60  # a restarting actor answers once Ray has brought it back
@@ -210,5 +311,5 @@ def shard_pid(k: int) -> int:
     return int(ray.get(shard(k).pid.remote(), timeout=PID_TIMEOUT_S))
 
 
-def orchestrator_pid() -> int:
-    return int(ray.get(orchestrator().pid.remote(), timeout=PID_TIMEOUT_S))
+def orchestrator_pid(index: int = 0) -> int:
+    return int(ray.get(orchestrator(index).pid.remote(), timeout=PID_TIMEOUT_S))

@@ -49,11 +49,11 @@ class ApiFront:
 
     name = "api-front"
 
-    def __init__(self, settings: Settings, backend_ports: range | list[int]) -> None:
-        """`backend_ports`: where the replicas listen (a range, with direct ingress) or
-        Serve's own HTTP proxy (without it)."""
+    def __init__(self, settings: Settings, backends: list[tuple[str, int]]) -> None:
+        """`backends`: (host, port) where the replicas listen (with direct ingress; on a
+        cluster, every node's range) or Serve's own HTTP proxy (without it)."""
         self.settings = settings
-        self.backend_ports = backend_ports
+        self.backends = backends
         state = settings.state_dir.resolve()
         self.dir = state / self.name
         self.managed = Managed(
@@ -68,9 +68,9 @@ class ApiFront:
         return need_binary("haproxy", "haproxy") if haproxy_binary() is None else []
 
     def config(self) -> str:
-        s = self.settings
         servers = "\n".join(
-            f"    server replica{port} {s.host}:{port} check" for port in self.backend_ports
+            f"    server r{n}_{host.replace('.', '_')}_{port} {host}:{port} check"
+            for n, (host, port) in enumerate(self.backends)
         )
         check = f"inter {HEALTH_INTERVAL_MS}ms fastinter {HEALTH_INTERVAL_MS}ms"
         return f"""\

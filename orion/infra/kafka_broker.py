@@ -74,7 +74,7 @@ class KafkaBroker(Service):
         return need_binary("java", "default-jre-headless") + need_binary("mvn", "maven")
 
     def prepare(self) -> None:
-        self._resolve_jars()
+        self.resolve_jars()
         self._write_config()
         if not (self.dir / "data" / "meta.properties").exists():
             self._format_storage()
@@ -98,7 +98,8 @@ class KafkaBroker(Service):
     def ready(self) -> bool:
         # A metadata request to a port nobody listens on blocks for the client's whole
         # bootstrap timeout; check the listener first so start-up polling stays quick.
-        return port_open(self.settings.host, self.port) and kafka_adapter.ping(self.address)
+        host = self.settings.kafka_host or self.settings.host
+        return port_open(host, self.port) and kafka_adapter.ping(f"{host}:{self.port}")
 
     def after_ready(self) -> list[str]:
         if self.index != self.brokers - 1:
@@ -120,7 +121,8 @@ class KafkaBroker(Service):
         cluster_id = [self.state / f"kafka-cluster-{self.brokers}.id"] if self.brokers > 1 else []
         return [self.dir / "data", *cluster_id]
 
-    def _resolve_jars(self) -> None:
+    def resolve_jars(self) -> None:
+        """Fetch the broker's jars once (Maven Central); later calls check a stamp only."""
         stamp = self.libs / ".pom-sha256"
         digest = hashlib.sha256(POM.read_bytes()).hexdigest()
         if stamp.exists() and stamp.read_text() == digest:

@@ -84,9 +84,12 @@ def up(settings: Settings, echo: Echo) -> None:
 
 
 def check_external(settings: Settings) -> None:
-    """With infrastructure run elsewhere: every service must answer, and Orion's topics exist."""
+    """With infrastructure run elsewhere: Kafka and Redis must answer (PostgreSQL is checked
+    by the migration that follows), and Orion's topics exist. Prometheus is optional."""
     for svc in services(settings):
-        if not isinstance(svc, PostgresServer) and not _safe_ready(svc):
+        if isinstance(svc, PostgresServer | PrometheusServer):
+            continue
+        if not _safe_ready(svc):
             raise ServiceError(f"{svc.name} does not answer on {svc.address}")
         if isinstance(svc, KafkaBroker):
             svc.after_ready()

@@ -77,6 +77,7 @@ class PostgresServer(Service):
 
     def prepare(self) -> None:
         if (self.data / "PG_VERSION").exists():
+            self._allow_clients()
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         self.password_file.write_text(secrets.token_urlsafe(24))
@@ -88,6 +89,16 @@ class PostgresServer(Service):
             f"--pwfile={self.password_file}",
         ]  # fmt: skip
         run_once(cmd, INITDB_TIMEOUT_S, user=self.user)
+        self._allow_clients()
+
+    def _allow_clients(self) -> None:
+        """Password logins from ORION_POSTGRES_CLIENTS too (a cluster's nodes), besides
+        loopback, which initdb allows already."""
+        hba = self.data / "pg_hba.conf"
+        line = f"host all all {self.settings.postgres_clients} scram-sha-256  # orion\n"
+        lines = [x for x in hba.read_text().splitlines(keepends=True) if "# orion" not in x]
+        hba.write_text("".join(lines) + line)
+        self._own(hba)
 
     def argv(self) -> list[str]:
         bindir = _require_bindir()

@@ -36,6 +36,8 @@ class RedisServer(Service):
             "redis-server", "--bind", self.settings.host, "--port", str(self.settings.redis_port),
             "--dir", str(self.dir), "--daemonize", "no", "--protected-mode", "yes",
             "--save", "60 1000", "--appendonly", "no", "--logfile", "",
+            *(["--requirepass", self.settings.redis_password]
+              if self.settings.redis_password else []),
         ]  # fmt: skip
 
     def ready(self) -> bool:

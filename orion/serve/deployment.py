@@ -58,5 +58,14 @@ class OrionAPI:
         self._oldest.set(reading.oldest_unsettled_age_s or 0.0)
 
 
-def application() -> Any:
-    return OrionAPI.bind()  # type: ignore[attr-defined]
+def application(replicas: int = API_REPLICAS, per_node_max: int | None = None) -> Any:
+    """The API with `replicas` replicas; `per_node_max` = 1 spreads them one per node."""
+    options: dict[str, Any] = {"num_replicas": replicas}
+    if per_node_max is not None:
+        options["max_replicas_per_node"] = per_node_max
+    return OrionAPI.options(**options).bind()  # type: ignore[attr-defined]
+
+
+# What `serve build orion.serve.deployment:app` reads (cluster/serve.yaml is its output;
+# `orion up` deploys the same app with ORION_API_REPLICAS, one per node on a cluster).
+app = application()

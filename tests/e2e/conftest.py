@@ -104,5 +104,11 @@ def wait_settled(settings: Settings, ids: Sequence[str]) -> dict[str, tuple[str,
         rows.update(settled_rows(settings, ids))
         return len(rows) == len(set(ids))
 
-    wait_for(all_final)
+    try:
+        wait_for(all_final)
+    except AssertionError:
+        missing = sorted(set(ids) - rows.keys())
+        raise AssertionError(
+            f"{len(missing)} of {len(set(ids))} never settled: {missing[:5]}"
+        ) from None
     return rows

@@ -152,11 +152,11 @@ def outcome_arrives(base_url: str, first_account: int) -> bool:
     return resp.status_code == 200 and resp.json()["status"] == "completed"
 
 
-def seed_accounts(count: int) -> int:
+def seed_accounts(count: int, env: dict[str, str] | None = None) -> int:
     """Fund `count` fresh 17-digit accounts through `orion accounts seed`; the first id."""
     first = SEED_ACCOUNT_BASE + random.randrange(10**8) * 1000
     done = orion("accounts", "seed", "--first", str(first), "--count", str(count),
-                 "--balance", "1000000")  # fmt: skip
+                 "--balance", "1000000", env=env)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     return first
 

@@ -82,13 +82,13 @@ def _run_fault(
         resumed = load.first_success_after(back)
         settling = settling_resumed_s(settings, load, back, bound_s + SETTLE_MARGIN_S)
         time.sleep(AFTER_S)
-        steady = ray_driver.actor_restarts(settings.shard_count)
+        steady = ray_driver.actor_restarts()
     finally:
         load.stop()
     settled = account_for(settings, load)
     assert outcome_arrives(system, first), f"{name}: ?wait= got no outcome after recovery"
     time.sleep(max(0.0, STEADY_S - AFTER_S))
-    crash_looping = restarts_grew(steady, ray_driver.actor_restarts(settings.shard_count), {})
+    crash_looping = restarts_grew(steady, ray_driver.actor_restarts(), {})
     record(
         name,
         failed_during=load.failures_between(started, back + (resumed or 0)),

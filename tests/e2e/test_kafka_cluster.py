@@ -83,12 +83,12 @@ def test_one_of_three_brokers_killed_under_load_loses_nothing(
         time.sleep(DOWN_S)
         restart_infra(CLUSTER)
         time.sleep(AFTER_S)
-        steady = ray_driver.actor_restarts(settings.shard_count)
+        steady = ray_driver.actor_restarts()
     finally:
         load.stop()
     settled = account_for(settings, load)
     assert outcome_arrives(cluster, first), "?wait= got no outcome after the broker came back"
-    crash_looping = restarts_grew(steady, ray_driver.actor_restarts(settings.shard_count), {})
+    crash_looping = restarts_grew(steady, ray_driver.actor_restarts(), {})
     record(
         "kill -9 one of three Kafka brokers",
         failed_during=load.failures_between(killed, killed + (resumed or 0)),

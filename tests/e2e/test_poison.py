@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from orion import stack
+from orion import stack, status
 from orion.config import Settings
 from tests.e2e.faults import Load, account_for, record, restarts_grew, seed_accounts, wait_until
 
@@ -127,7 +127,7 @@ def test_every_kind_of_poison_record_ends_final_and_the_rest_settles(
     and no actor restarts."""
     first = seed_accounts(ACCOUNTS)
     accounts = [str(first + n) for n in range(ACCOUNTS)]
-    before = ray_driver.actor_restarts(settings.shard_count)
+    before = ray_driver.actor_restarts()
     dlq_from = _dlq_end(settings)
     load = Load(system, first, ACCOUNTS).start()
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
@@ -142,7 +142,9 @@ def test_every_kind_of_poison_record_ends_final_and_the_rest_settles(
     assert (settled.lost, settled.applied_twice) == (0, 0), settled
     ids = [tid for tid, _, _ in sent.values() if tid]
     assert wait_until(lambda: _all_final(settings, sent, dlq_from), FINAL_WITHIN_S)
-    caught_up = wait_until(lambda: not stack.settlement(settings).stuck and _lag(settings) == 0, 30)
+    caught_up = wait_until(
+        lambda: _lag(settings) == 0 and not status.settlement(settings).stuck, 30
+    )
     rows = _final_rows(settings, ids)
     letters = _dead_letters(settings, dlq_from)
     record(
@@ -160,7 +162,7 @@ def test_every_kind_of_poison_record_ends_final_and_the_rest_settles(
         else:
             assert expected.encode() in letters.get(where, b""), (kind, letters.get(where))
     assert caught_up, "a partition stayed behind its poison record"
-    assert not restarts_grew(before, ray_driver.actor_restarts(settings.shard_count), {})
+    assert not restarts_grew(before, ray_driver.actor_restarts(), {})
 
 
 def _send_poison(
@@ -202,7 +204,7 @@ def _all_final(
 
 
 def _lag(settings: Settings) -> int:
-    return sum(p.lag for p in stack.settlement(settings).partitions)
+    return sum(p.lag for p in status.settlement(settings).partitions)
 
 
 def test_api_refuses_what_the_database_would_refuse(api: httpx.Client) -> None:

@@ -1,0 +1,140 @@
+"""Orion on a three-node Ray cluster (`orion lab`: network namespaces on this machine,
+launched by `ray up` over SSH) with two orchestrators and two API replicas keeps every
+transfer exactly once, in order, while a node is partitioned, a node holding shards is
+killed, and a node holding an API replica is killed.
+
+The module stops the single-machine stack first (two cores cannot carry both), builds the
+lab, runs the faults in order on one lab under seed-shaped load, and removes the lab; it runs
+after every other e2e test. Numbers go to load/out/faults.json.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from orion.audit import run_audit
+from orion.config import Settings
+from orion.lab.commands import client_env
+from tests.e2e.faults import (
+    Load,
+    account_for,
+    orion,
+    outcome_arrives,
+    record,
+    seed_accounts,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.stack_switch]
+NODES, ORCHESTRATORS, API_REPLICAS = 3, 2, 2
+ACCOUNTS = 200
+WARMUP_S = 4.0
+PARTITION_S = 20.0
+AFTER_S = 8.0
+ACCEPT_AGAIN_S = 30.0  # the lab accepts again this soon after a fault
+
+
+@pytest.fixture(scope="module")
+def lab(system: str) -> Iterator[dict[str, Any]]:
+    """The single-machine stack down, the lab up; the lab removed afterwards."""
+    for args in (("down",), ("lab", "down")):  # the single-machine stack, any old lab
+        done = orion(*args)
+        assert done.returncode == 0, done.stdout + done.stderr
+    started = time.monotonic()
+    up = orion("lab", "up", "--nodes", str(NODES), "--orchestrators", str(ORCHESTRATORS),
+               "--api-replicas", str(API_REPLICAS))  # fmt: skip
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        record("lab up", seconds=round(time.monotonic() - started, 1), nodes=NODES)
+        yield {"api": _status()["api"]}
+    finally:
+        done = orion("lab", "down")
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture
+def lab_settings(lab: dict[str, Any]) -> Settings:
+    env = client_env()
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        kafka_host=env["ORION_KAFKA_HOST"],
+        postgres_host=env["ORION_POSTGRES_HOST"],
+        redis_host=env["ORION_REDIS_HOST"],
+        redis_password=env["ORION_REDIS_PASSWORD"],
+        manage_infra=False,
+    )
+
+
+def _status() -> dict[str, Any]:
+    done = orion("lab", "status", "--json")
+    assert done.returncode == 0, done.stderr
+    status: dict[str, Any] = json.loads(done.stdout)
+    return status
+
+
+def _worker_with(kind: str) -> str:
+    """A live, linked worker node (never the head: it holds the cluster) running `kind`."""
+    for node in _status()["nodes"]:
+        kinds = {a["kind"] for a in node["actors"]}
+        if not node["head"] and node["alive"] and node["linked"] and kind in kinds:
+            return str(node["name"])
+    raise AssertionError(f"no live worker node runs an actor of kind {kind}: {_status()}")
+
+
+@pytest.mark.parametrize(
+    "fault", ["partition an orchestrator's node", "kill a node with shards", "kill an API node"]
+)
+def test_cluster_keeps_every_transfer_exactly_once_through_node_faults(
+    lab: dict[str, Any], lab_settings: Settings, fault: str
+) -> None:
+    """Under load through the lab's one API address: the fault, then every 2xx transfer
+    settled exactly once, per-account order and every invariant (the audit), and accepting
+    again within 30 s."""
+    first = seed_accounts(ACCOUNTS, env=client_env())
+    load = Load(lab["api"], first, ACCOUNTS).start()
+    try:
+        time.sleep(WARMUP_S)
+        started, target = time.monotonic(), _inflict(fault)
+        accepting = wait_until(lambda: load.first_success_after(started) is not None, 60)
+        resumed = load.first_success_after(started)
+        if fault.startswith("partition"):
+            time.sleep(max(0.0, PARTITION_S - (time.monotonic() - started)))
+            orion("lab", "heal", target)
+        time.sleep(AFTER_S)
+    finally:
+        load.stop()
+    settled = account_for(lab_settings, load)
+    report = run_audit(lab_settings)
+    record(
+        f"lab: {fault}",
+        node=target,
+        fault_to_first_2xx_s=round(resumed or -1, 2),
+        longest_gap_without_2xx_s=round(load.longest_gap_s(started, started + ACCEPT_AGAIN_S), 2),
+        accepted=settled.accepted,
+        lost=settled.lost,
+        applied_twice=settled.applied_twice,
+        unanswered_but_settled=settled.unknown_applied,
+        node_cpu_s={n["name"]: n["cpu_seconds"] for n in _status()["nodes"]},
+    )
+    assert accepting and resumed is not None and resumed <= ACCEPT_AGAIN_S, resumed
+    assert (settled.lost, settled.applied_twice) == (0, 0), settled
+    assert report.ok, report.lines()
+    assert outcome_arrives(lab["api"], first), "?wait= got no outcome after the fault"
+
+
+def _inflict(fault: str) -> str:
+    if fault.startswith("partition"):
+        node = _worker_with("orchestrator")
+        assert orion("lab", "partition", node).returncode == 0
+    elif fault == "kill a node with shards":
+        node = _worker_with("shard")
+        assert orion("lab", "kill-node", node).returncode == 0
+    else:
+        node = _worker_with("api")
+        assert orion("lab", "kill-node", node).returncode == 0
+    return node
