@@ -2,13 +2,12 @@
 handover of partitions on a rebalance, and its dead-letter producer.
 
 Guarantees: the records of a newly assigned partition start at its committed position (or
-its beginning, never committed): `poll` checks the first batch of each and seeks back when
-the consumer's fetch position ran ahead (after a rebalance that returned a partition to this
-consumer kafka-python can keep its old fetch position, and records the engine had dropped
-on the revocation would never be seen again while later ones were committed past them: a
-loss found in the multi-node lab); offsets are committed only as the engine hands them
-(never auto-committed); each
-commit carries its wall-clock time in the offset metadata (`orion status` reads it); a commit
+its beginning, never committed): `poll` seeks each there explicitly (after a rebalance that
+returns a partition to this consumer kafka-python keeps its old fetch position, and records
+the engine dropped on the revocation would never be seen again, or, with the position
+already at the log's end, nothing would come at all: both found in the multi-node lab);
+offsets are committed only as the engine hands them (never auto-committed); each commit
+carries its wall-clock time in the offset metadata (`orion status` reads it); a commit
 the broker refuses raises SourceUnavailableError having changed nothing; a revoked
 partition's settled prefix is committed before it moves (an awaited commit on kafka-python's
 I/O thread, where a blocking one is refused).
@@ -50,9 +49,10 @@ class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
     ) -> None:
         self._consumer, self._topic = consumer, topic
         self._assigned, self._revoked = assigned, revoked
-        self.fresh: set[int] = set()  # assigned, first records not yet checked
+        self.fresh: set[int] = set()  # assigned, not yet sought to their commit
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        self.fresh -= {tp.partition for tp in revoked}
         positions = self._revoked({tp.partition for tp in revoked})
         if not positions:
             return
@@ -117,28 +117,39 @@ class KafkaTransferSource:
 
     def poll(self, max_records: int, timeout_ms: int) -> list[SourceRecord]:
         batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max(1, max_records))
-        out = []
-        for tp, records in batches.items():
-            if tp.partition in self._listener.fresh and not self._starts_at_commit(tp, records):
-                continue  # sought back: these come again from the committed position
-            out += [SourceRecord(r.partition, r.offset, r.value) for r in records]
-        return out
+        fresh = self._start_fresh()
+        return [
+            SourceRecord(r.partition, r.offset, r.value)
+            for tp, records in batches.items()
+            if tp.partition not in fresh
+            for r in records
+        ]
 
-    def _starts_at_commit(self, tp: TopicPartition, records: Sequence[Any]) -> bool:
-        """True when a newly assigned partition's first records start at (or before) its
-        committed position; else seek back there."""
-        start = self._consumer.committed(tp)
-        if start is None:
-            start = self._consumer.beginning_offsets([tp])[tp]
-        if records and records[0].offset > start:
-            log.warning(
-                "partition %d: fetched from %d, committed %d: seeking back",
-                tp.partition, records[0].offset, start,
-            )  # fmt: skip
+    def _start_fresh(self) -> set[int]:
+        """Seek every newly assigned partition to its committed position (its beginning if
+        never committed); the partitions that were fresh, whose records of this poll are
+        dropped (they may come from a stale position; they come again from the commit).
+        One whose commit cannot be read now stays fresh and is tried on the next poll."""
+        fresh = set(self._listener.fresh)
+        if not fresh:
+            return fresh
+        assigned = {tp.partition: tp for tp in self._consumer.assignment()}
+        for partition in fresh:
+            tp = assigned.get(partition)
+            if tp is None:  # gone again before we got to it
+                self._listener.fresh.discard(partition)
+                continue
+            try:
+                start = self._consumer.committed(tp)
+                if start is None:
+                    start = self._consumer.beginning_offsets([tp])[tp]
+            except KafkaError as err:
+                log.warning("partition %d: committed position unknown yet: %s", partition, err)
+                continue
+            log.info("partition %d assigned: starting at its commit, %d", partition, start)
             self._consumer.seek(tp, start)
-            return False
-        self._listener.fresh.discard(tp.partition)
-        return True
+            self._listener.fresh.discard(partition)
+        return fresh
 
     def commit(self, positions: Mapping[int, int]) -> None:
         """Commit (stamped with the time, see `_stamped`); SourceUnavailableError if the
