@@ -49,11 +49,20 @@ class ApiFront:
 
     name = "api-front"
 
-    def __init__(self, settings: Settings, backends: list[tuple[str, int]]) -> None:
+    def __init__(
+        self, settings: Settings, backends: list[tuple[str, int]], *, across_nodes: bool = False
+    ) -> None:
         """`backends`: (host, port) where the replicas listen (with direct ingress; on a
-        cluster, every node's range) or Serve's own HTTP proxy (without it)."""
+        cluster, every node's range) or Serve's own HTTP proxy (without it).
+
+        `across_nodes`: the replicas are on other machines. One that is lost (power, network)
+        sends no reset: its in-flight requests would hang for the server timeout. Taking it
+        out of rotation then also cuts them, so clients retry at once (a retried
+        transaction_id is safe). Not on one machine, where a crashed replica's connections
+        are reset by the kernel and a check missed under load must not cut live requests."""
         self.settings = settings
         self.backends = backends
+        self.across_nodes = across_nodes
         state = settings.state_dir.resolve()
         self.dir = state / self.name
         self.managed = Managed(
@@ -73,6 +82,8 @@ class ApiFront:
             for n, (host, port) in enumerate(self.backends)
         )
         check = f"inter {HEALTH_INTERVAL_MS}ms fastinter {HEALTH_INTERVAL_MS}ms"
+        if self.across_nodes:
+            check += " on-marked-down shutdown-sessions"
         return f"""\
 global
     maxconn {MAXCONN}

@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from orion.adapters import kafka as kafka_adapter
+from orion.adapters import postgres as pg
+from orion.adapters import redis as redis_adapter
 from orion.config import Settings
 from orion.infra.kafka_broker import KafkaBroker, kafka_nodes
 from orion.infra.postgres_server import PostgresServer
@@ -131,6 +134,10 @@ def down(settings: Settings, echo: Echo, *, purge: bool = False) -> None:
 
 
 def status(settings: Settings) -> list[Health]:
+    """Each service Orion runs; with the infrastructure elsewhere (ORION_MANAGE_INFRA=false),
+    whether Kafka, PostgreSQL and Redis answer at their configured addresses."""
+    if not settings.manage_infra:
+        return _external_status(settings)
     report = []
     for svc in services(settings):
         pid = svc.managed.pid()
@@ -140,6 +147,35 @@ def status(settings: Settings) -> list[Health]:
             Health(svc.name, up_now, svc.address, version, pid, rss_bytes(pid) if pid else 0)
         )
     return report
+
+
+def _external_status(settings: Settings) -> list[Health]:
+    def answer(probe: Callable[[], str]) -> str | None:
+        try:
+            return probe()
+        except Exception:  # noqa: BLE001 - status is a report: no answer is shown as down
+            return None
+
+    kafka = settings.kafka_bootstrap
+    postgres = f"{settings.postgres_host or settings.host}:{settings.postgres_port}"
+    redis = f"{settings.redis_host or settings.host}:{settings.redis_port}"
+    probes: list[tuple[str, str, Callable[[], str]]] = [
+        ("postgres", postgres, lambda: pg.server_version(settings.postgres_dsn).split()[0]),
+        ("redis", redis, lambda: redis_adapter.server_version(settings.redis_url)),
+        ("kafka", kafka, lambda: _kafka_answers(kafka)),
+    ]
+    report = []
+    for name, address, probe in probes:
+        version = answer(probe)
+        report.append(Health(name, version is not None, address, version or "-", None, 0))
+    return report
+
+
+def _kafka_answers(bootstrap: str) -> str:
+    """What the status shows for an external Kafka that answers (its version is not asked)."""
+    if not kafka_adapter.ping(bootstrap):
+        raise ServiceError(f"kafka does not answer on {bootstrap}")
+    return "external"
 
 
 def _safe_version(svc: Service) -> str:

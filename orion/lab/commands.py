@@ -191,7 +191,7 @@ def _start_front(settings: Settings, paths: Paths, hosts: list[Node]) -> None:
     )
     backends = [(n.address, settings.api_replica_port + k)
                 for n in hosts for k in range(API_REPLICA_PORTS)]  # fmt: skip
-    front = ApiFront(front_settings, backends)
+    front = ApiFront(front_settings, backends, across_nodes=True)
     config = paths.root / "haproxy.cfg"
     config.write_text(front.config())
     binary = haproxy_binary() or "haproxy"
