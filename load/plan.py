@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from load.shapes import (
     Scenario,
     new_id_prefix,
 )
+from orion.lab.layout import PREFIX_LEN, SUBNET_PREFIX
 
 COUNT_DEFAULT = 100_000
 COUNT_FULL = 1_000_000  # the original system's full test
@@ -38,6 +40,7 @@ RATE_DEFAULT_PER_S = 1_000.0
 DURATION_DEFAULT_S = 30.0
 OPEN_LOOP_GRACE_S = 5.0  # an open-loop worker may fall this far behind before it stops
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+LAB_NETWORK = ipaddress.ip_network(f"{SUBNET_PREFIX}.0/{PREFIX_LEN}")
 HTTP_CLIENTS = ("wire", "aiohttp")  # load/wire.py (cheapest CPU per request), or aiohttp
 
 
@@ -113,6 +116,16 @@ class Plan:
         }
 
 
+def _allowed_target(host: str) -> bool:
+    """Loopback, or an address of this machine's own lab (`orion lab`): nothing else."""
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host) in LAB_NETWORK
+    except ValueError:
+        return False
+
+
 def make_plan(o: BenchOptions, default_base_url: str, currency: str) -> Plan:
     """The checked plan; PlanError naming the option when something is out of range."""
     d = DEFAULTS[o.scenario]
@@ -123,8 +136,10 @@ def make_plan(o: BenchOptions, default_base_url: str, currency: str) -> Plan:
     per_request = o.batch_size if d.endpoint is Endpoint.BATCH else 1
     _check(o, clients, accounts, per_request)
     base = o.base_url or default_base_url
-    if urlsplit(base).hostname not in LOOPBACK_HOSTS:
-        raise PlanError(f"--base-url must be on loopback (127.0.0.1), got {base}")
+    if not _allowed_target(urlsplit(base).hostname or ""):
+        raise PlanError(
+            f"--base-url must be on loopback (127.0.0.1) or in the lab ({LAB_NETWORK}), got {base}"
+        )
     shape = LoadShape(
         d.endpoint,
         count,

@@ -38,8 +38,10 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     # Orchestrators in the consumer group: each settles the partitions Kafka assigns it.
     orchestrators: Annotated[int, Field(ge=1, le=256)] = 1
-    # API replicas; on a cluster at most one per node.
+    # API replicas; on a cluster at most api_replicas_per_node per node (each replica serves
+    # on a port of its node's range of 8, see api_replica_port).
     api_replicas: Annotated[int, Field(ge=1, le=64)] = 1
+    api_replicas_per_node: Annotated[int, Field(ge=1, le=8)] = 1
     # False when Kafka, PostgreSQL, Redis and Prometheus run elsewhere (docker compose):
     # `orion up` then only checks they answer, and `orion down` leaves them alone.
     manage_infra: bool = True

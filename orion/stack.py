@@ -218,9 +218,10 @@ def _ensure_api(settings: Settings, echo: Echo, runtime: Any) -> None:
     # Serve's own proxy serves clients only without the front and without direct ingress.
     port = settings.serve_proxy_port if direct else settings.api_port
     if settings.cluster:
-        # Every node's replica binds this address: all of the node's interfaces (firewall
-        # the replica ports, see the README); at most one replica per node.
-        runtime.deploy_api(CLUSTER_BIND, port, settings.api_replicas, per_node_max=1)
+        # Every node's replicas bind this address: all of the node's interfaces (firewall
+        # the replica ports, see the README); at most api_replicas_per_node on one node.
+        per_node = settings.api_replicas_per_node
+        runtime.deploy_api(CLUSTER_BIND, port, settings.api_replicas, per_node_max=per_node)
     else:
         runtime.deploy_api(settings.host, port, settings.api_replicas)
 

@@ -229,6 +229,7 @@ def status(settings: Settings) -> dict[str, Any]:
                 "linked": net.linked(n),
                 "head": n.is_head,
                 "cpu_seconds": round(nodes.cpu_seconds(n), 1),
+                "cpu_seconds_by_part": nodes.cpu_by_part(n),
                 "actors": actors.get(n.address, []),
             }
             for n in hosts

@@ -137,3 +137,30 @@ def cpu_seconds(node: Node) -> float:
     except FileNotFoundError:
         pass
     return 0.0
+
+
+# Process titles Ray gives the actors (ray::<class>): Orion's own, and Serve's machinery.
+ORION_TITLES = ("ray::Shard", "ray::OrchestratorWithRayShards", "ray::ServeReplica:orion")
+SERVE_TITLES = ("ray::ServeController", "ray::ProxyActor")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_part(node: Node) -> dict[str, float]:
+    """The host's CPU seconds split into Orion's actors, Serve's controller and proxy, and
+    the rest: Ray's own processes (GCS, raylet, dashboard, agents, idle workers) and sshd.
+    Orion's and Serve's parts count live processes only: a killed one's time stays in the
+    host's total, so after a fault it shows as Ray's."""
+    parts = {"orion": 0.0, "serve": 0.0}
+    for pid in cgroup_pids(node):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue  # gone meanwhile
+        used = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        if title.startswith(ORION_TITLES):
+            parts["orion"] += used
+        elif title.startswith(SERVE_TITLES):
+            parts["serve"] += used
+    parts["ray"] = max(0.0, cpu_seconds(node) - parts["orion"] - parts["serve"])
+    return {k: round(v, 1) for k, v in parts.items()}

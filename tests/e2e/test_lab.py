@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from orion.audit import run_audit
@@ -110,21 +111,36 @@ def test_cluster_keeps_every_transfer_exactly_once_through_node_faults(
         load.stop()
     settled = account_for(lab_settings, load)
     report = run_audit(lab_settings)
+    accepted = [a.transfer_id for a in load.answers if a.status == 200]
     record(
         f"lab: {fault}",
         node=target,
         fault_to_first_2xx_s=round(resumed or -1, 2),
         longest_gap_without_2xx_s=round(load.longest_gap_s(started, started + ACCEPT_AGAIN_S), 2),
+        longest_partition_settle_gap_s=_settle_gap_s(lab_settings, accepted),
         accepted=settled.accepted,
         lost=settled.lost,
         applied_twice=settled.applied_twice,
         unanswered_but_settled=settled.unknown_applied,
-        node_cpu_s={n["name"]: n["cpu_seconds"] for n in _status()["nodes"]},
+        node_cpu_s={n["name"]: n["cpu_seconds_by_part"] for n in _status()["nodes"]},
     )
     assert accepting and resumed is not None and resumed <= ACCEPT_AGAIN_S, resumed
     assert (settled.lost, settled.applied_twice) == (0, 0), settled
     assert report.ok, report.lines()
     assert outcome_arrives(lab["api"], first), "?wait= got no outcome after the fault"
+
+
+def _settle_gap_s(settings: Settings, ids: list[str]) -> float:
+    """The failover time of settlement: the longest any Kafka partition went without
+    settling one of these transfers (ledger times), while load kept coming."""
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        row = conn.execute(
+            "SELECT max(gap) FROM (SELECT extract(epoch FROM settled_at - lag(settled_at)"
+            " OVER (PARTITION BY kafka_partition ORDER BY settled_at)) AS gap"
+            " FROM transfers WHERE id = ANY(%s::uuid[])) gaps",
+            (ids,),
+        ).fetchone()
+    return round(float(row[0] or 0.0), 2) if row else 0.0
 
 
 def _inflict(fault: str) -> str:

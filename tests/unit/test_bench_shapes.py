@@ -143,9 +143,12 @@ def test_plan_defaults_per_scenario() -> None:
     assert latency.open_loop and latency.shape.count == 30_000
 
 
-def test_plan_refuses_anything_but_loopback_and_out_of_range_options() -> None:
-    with pytest.raises(PlanError, match="loopback"):
-        make_plan(BenchOptions(Scenario.SEED, base_url="http://10.0.0.5:8000"), LOCAL, "RUB")
+def test_plan_refuses_anything_but_loopback_or_the_lab_and_out_of_range_options() -> None:
+    for elsewhere in ("http://10.0.0.5:8000", "http://10.77.1.2:8000", "http://example.com"):
+        with pytest.raises(PlanError, match="loopback"):
+            make_plan(BenchOptions(Scenario.SEED, base_url=elsewhere), LOCAL, "RUB")
+    lab = make_plan(BenchOptions(Scenario.SEED, base_url="http://10.77.0.2:8000"), LOCAL, "RUB")
+    assert lab.base_url == "http://10.77.0.2:8000"
     with pytest.raises(PlanError, match="batch-size"):
         make_plan(BenchOptions(Scenario.BATCH, batch_size=1_001), LOCAL, "RUB")
     with pytest.raises(PlanError, match="accounts"):
