@@ -292,6 +292,8 @@ def down(settings: Settings, echo: Echo) -> None:
     net.remove_bridge()
     for name in RAY_STATE_FILES:
         (Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / name).unlink(missing_ok=True)
+    if nodes.MACHINE_TMP.is_dir():
+        nodes.MACHINE_TMP.rmdir()  # empty outside the hosts' mount namespaces
     if state.get("created_privsep") and SSHD_PRIVSEP_DIR.exists():
         SSHD_PRIVSEP_DIR.rmdir()
     shutil.rmtree(paths.root, ignore_errors=True)

@@ -26,6 +26,11 @@ SSHD = "/usr/sbin/sshd"
 # Directories of the machine's /root a node still needs: the Python interpreter behind the
 # virtualenv lives there (pyenv).
 ROOT_DIRS_KEPT = (".pyenv",)
+REPO = Path(__file__).resolve().parents[2]
+# Inside a host, where the machine's own /tmp stays visible when the repository or the lab's
+# files are under it (only mounted in the host's private mount namespace; the directory
+# itself is created once on the machine and removed by `orion lab down`).
+MACHINE_TMP = Path("/run/orion-lab-machine-tmp")
 
 
 def cgroup_pids(node: Node) -> list[int]:
@@ -50,9 +55,14 @@ def launch(
     # the cgroup hierarchy is not visible inside.
     home = paths.node_dir(node) / "home"
     keep = [d for d in ROOT_DIRS_KEPT if (Path("/root") / d).is_dir()]
+    under_tmp = _outermost_under_tmp([REPO, paths.root])
+    back = [f"mkdir -p {p} && mount --rbind {MACHINE_TMP / p.relative_to('/tmp')} {p}"
+            for p in under_tmp]  # fmt: skip
     inner = " && ".join(
         [
+            *([f"mkdir -p {MACHINE_TMP}", f"mount --rbind /tmp {MACHINE_TMP}"] if back else []),
             f"mount -t tmpfs -o size={TMP_SIZE},mode=1777 tmpfs /tmp",
+            *back,
             *(f"mkdir -p {home / d} && mount --bind /root/{d} {home / d}" for d in keep),
             f"mount --rbind {home} /root",
             "exec " + " ".join(shlex.quote(a) for a in command),
@@ -69,6 +79,14 @@ def launch(
             ["sh", "-c", outer], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, env=full_env,
         )  # fmt: skip
+
+
+def _outermost_under_tmp(candidates: list[Path]) -> list[Path]:
+    """The paths under /tmp among these, without those inside another one: a checkout under
+    /tmp (the repository, the lab's files) that the host's private /tmp would hide, so it is
+    bound back from MACHINE_TMP, where the machine's /tmp stays visible."""
+    under = [p for p in candidates if p.is_relative_to("/tmp")]
+    return [p for p in under if not any(p != q and p.is_relative_to(q) for q in under)]
 
 
 def sshd_config(node: Node, paths: Paths) -> Path:
