@@ -5,14 +5,18 @@ killed, and a node holding an API replica is killed.
 
 The module stops the single-machine stack first (two cores cannot carry both), builds the
 lab, runs the faults in order on one lab under seed-shaped load, and removes the lab; it runs
-after every other e2e test. Numbers go to load/out/faults.json.
+after every other e2e test. Numbers go to load/out/faults.json. A failure's message carries
+the cluster's state (nodes, placement groups, actors, the orchestrators' logs);
+ORION_LAB_KEEP=1 leaves the lab up afterwards to look further (`orion lab down` removes it).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -20,6 +24,7 @@ import pytest
 
 from orion.audit import run_audit
 from orion.config import Settings
+from orion.lab import cluster, layout, nodes
 from orion.lab.commands import client_env
 from tests.e2e.faults import (
     Load,
@@ -59,8 +64,9 @@ def lab(system: str) -> Iterator[dict[str, Any]]:
         assert sum(k.count("api") for k in kinds) == API_REPLICAS, kinds
         yield {"api": status["api"]}
     finally:
-        done = orion("lab", "down")
-        assert done.returncode == 0, done.stdout + done.stderr
+        if not os.environ.get("ORION_LAB_KEEP"):
+            done = orion("lab", "down")
+            assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.fixture
@@ -115,7 +121,10 @@ def test_cluster_keeps_every_transfer_exactly_once_through_node_faults(
     finally:
         stopped = time.monotonic()
         load.stop()
-    settled = account_for(lab_settings, load)
+    try:
+        settled = account_for(lab_settings, load)
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n{_diagnose()}") from None
     report = run_audit(lab_settings)
     accepted = [a.transfer_id for a in load.answers if a.status == 200]
     record(
@@ -137,6 +146,37 @@ def test_cluster_keeps_every_transfer_exactly_once_through_node_faults(
     assert (settled.lost, settled.applied_twice) == (0, 0), settled
     assert report.ok, report.lines()
     assert outcome_arrives(lab["api"], first), "?wait= got no outcome after the fault"
+
+
+def _diagnose() -> str:
+    """What the cluster looks like now, for a failure's message: nodes, placement groups and
+    Orion's actors as Ray's state API reports them, and the orchestrators' last log lines."""
+    head = layout.nodes(NODES)[0]
+    lines = []
+    for what in ("nodes", "placement_groups", "actors"):
+        try:
+            rows = cluster.state_api(head, what)
+        except (OSError, KeyError, ValueError) as err:
+            lines.append(f"{what}: unreadable ({err})")
+            continue
+        for row in rows:
+            name = row.get("name") or row.get("node_ip") or row.get("placement_group_id")
+            if what == "actors" and not str(name).startswith("orion-"):
+                continue
+            keep = ("state", "node_ip", "node_id", "num_restarts", "death_cause", "bundles")
+            lines.append(f"{what}: {name} " + str({k: row.get(k) for k in keep if k in row})[:600])
+    for node in layout.nodes(NODES):
+        for pid in nodes.cgroup_pids(node):
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+                if "Orchestrator" not in title:
+                    continue
+                logs = next(Path(f"/proc/{pid}/root/tmp/ray").glob("session_2*/logs"))
+                err = next(logs.glob(f"worker-*-{pid}.err")).read_text(errors="replace")
+            except (OSError, StopIteration):
+                continue
+            lines.append(f"orchestrator pid {pid} on {node.name}:\n" + err[-3000:])
+    return "\n".join(lines)
 
 
 def _settle_gap_s(settings: Settings, ids: list[str]) -> float:
