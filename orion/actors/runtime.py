@@ -2,12 +2,10 @@
 
 Shards and orchestrators are named, detached actors with unlimited restarts: Ray brings a
 crashed one back (on a surviving node if its node died), and its work is dispatched again
-(shards) or replayed from Kafka (orchestrators). Each kind lives in a placement group of
-its own with the SPREAD strategy (a bundle per actor, BUNDLE_CPU each), so shards, and
-orchestrators, are spread over the cluster's nodes; when a node dies Ray places its bundles
-on the surviving nodes and restarts the actors there. They reserve (almost) no CPU: on two
-cores the processes share the machine, and CPU reservations would only keep the Serve
-replica from being scheduled.
+(shards) or replayed from Kafka (orchestrators). They are scheduled with Ray's SPREAD
+strategy, so shards, and orchestrators, spread over the cluster's nodes (see SPREAD). They
+reserve no CPU: on two cores the processes share the machine, and CPU reservations would
+only keep the Serve replica from being scheduled.
 """
 
 from __future__ import annotations
@@ -37,41 +35,20 @@ ACTOR_OPTIONS: dict[str, Any] = {
 }
 
 
-BUNDLE_CPU = 0.01  # a placement group bundle must hold something; a hundredth of a core
-SHARD_GROUP = "orion-shards"
-ORCHESTRATOR_GROUP = "orion-orchestrators"
-PLACEMENT_TIMEOUT_S = 120  # bundles on live nodes are placed in well under a second
-
-
-def _spread_group(name: str, size: int) -> Any:
-    """The named SPREAD placement group with `size` bundles (made anew if its size differs)."""
-    from ray.util import get_placement_group, placement_group, remove_placement_group
-
-    try:
-        group = get_placement_group(name)
-        if len(group.bundle_specs) == size:
-            return group
-        remove_placement_group(group)
-    except ValueError:
-        pass  # none yet
-    group = placement_group(
-        [{"CPU": BUNDLE_CPU}] * size, strategy="SPREAD", name=name, lifetime="detached"
-    )
-    ray.get(group.ready(), timeout=PLACEMENT_TIMEOUT_S)
-    return group
-
-
-def _in_bundle(group: Any, index: int) -> dict[str, Any]:
-    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
-
-    strategy = PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=index)
-    return {"scheduling_strategy": strategy}
+# Shards and orchestrators are spread over the nodes by Ray's SPREAD scheduling strategy,
+# not by placement groups: after a node dies a restarted actor is simply scheduled again,
+# while a placement group must first have its bundles rescheduled, a path with open liveness
+# bugs in Ray (ray-project/ray#65147, #57726: detached actors in a group can stay RESTARTING
+# for good). A CI run of the lab saw settlement stall for minutes after a node kill with them.
+SPREAD: dict[str, Any] = {"scheduling_strategy": "SPREAD"}
+# Placement groups earlier versions made; removed on the way up and down.
+OLD_GROUPS = ("orion-shards", "orion-orchestrators")
 
 
 def remove_groups() -> None:
     from ray.util import get_placement_group, remove_placement_group
 
-    for name in (SHARD_GROUP, ORCHESTRATOR_GROUP):
+    for name in OLD_GROUPS:
         try:
             remove_placement_group(get_placement_group(name))
         except ValueError:
@@ -170,12 +147,9 @@ def start_actors(shard_count: int, orchestrators: int = 1) -> None:
     wanted = {SHARD_NAME.format(k) for k in range(shard_count)}
     wanted |= {orchestrator_name(i) for i in range(orchestrators)}
     _kill_named([n for n in ray.util.list_named_actors() if _is_orion_actor(n) and n not in wanted])
-    shard_group = _spread_group(SHARD_GROUP, shard_count)
-    orchestrator_group = _spread_group(ORCHESTRATOR_GROUP, orchestrators)
+    remove_groups()
     shards: list[Any] = [
-        ray.remote(Shard)
-        .options(name=SHARD_NAME.format(k), **ACTOR_OPTIONS, **_in_bundle(shard_group, k))
-        .remote(k)
+        ray.remote(Shard).options(name=SHARD_NAME.format(k), **ACTOR_OPTIONS, **SPREAD).remote(k)
         for k in range(shard_count)
     ]
     ray.get([s.ping.remote() for s in shards])
@@ -185,7 +159,7 @@ def start_actors(shard_count: int, orchestrators: int = 1) -> None:
             name=orchestrator_name(i),
             max_concurrency=4,
             **ACTOR_OPTIONS,
-            **_in_bundle(orchestrator_group, i),
+            **SPREAD,
         )
         .remote(shard_count, i)
         for i in range(orchestrators)
@@ -208,8 +182,7 @@ def shard(k: int) -> Any:
 
 
 def kill_actors() -> None:
-    """Kill every Orion actor without restart, and free their placement groups (used by
-    `orion down` after draining)."""
+    """Kill every Orion actor without restart (used by `orion down` after draining)."""
     _kill_named([n for n in ray.util.list_named_actors() if _is_orion_actor(n)])
     remove_groups()
 

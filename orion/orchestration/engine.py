@@ -51,6 +51,11 @@ FOREIGN_LOCK_RETRY_S = 0.2  # an account leased by another owner is retried afte
 DISPATCH_ATTEMPTS_MAX = 30  # ~1 min of backoff covers a shard restart; beyond, crash
 DISPATCH_BACKOFF_FIRST_S = 0.05  # doubled per attempt, up to the max
 DISPATCH_BACKOFF_MAX_S = 2.0
+# A batch that neither answers nor fails this long after its first dispatch is hung (its
+# shard's node lost and never reported dead, or the shard never rescheduled): crash, so the
+# leases go and the restarted orchestrator replays, instead of holding its accounts forever.
+# Ray reports a lost node within ~30 s and restarts its actors elsewhere in seconds.
+BATCH_INFLIGHT_MAX_S = 180.0
 # A commit is a synchronous broker round trip (~0.9 ms here). Committing on every tick that
 # collected a result (~30/s at 1,000 transfers/s) cost the orchestrator and the broker CPU.
 # A crash replays at most this much more, which is harmless (shards dedupe by transfer id).
@@ -75,6 +80,7 @@ class InFlight:
     accounts: frozenset[str]
     attempts: int = 1
     retry_at: float | None = None
+    started_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +314,7 @@ class Engine:
     def _start(self, shard: int, batch: tuple[QueuedTransfer, ...]) -> None:
         batch_id = str(uuid.uuid4())
         accounts = frozenset(a for q in batch for a in (q.debit_account_id, q.credit_account_id))
-        self.inflight[batch_id] = InFlight(shard, batch, accounts)
+        self.inflight[batch_id] = InFlight(shard, batch, accounts, started_at=self._clock())
         self._inflight_ids.update(q.id for q in batch)
         self._locked.update(accounts)
         self.stats.batches += 1
@@ -361,6 +367,11 @@ class Engine:
     def _retry_due(self) -> None:
         now = self._clock()
         for batch_id, flight in self.inflight.items():
+            if now - flight.started_at > BATCH_INFLIGHT_MAX_S:
+                raise EngineError(
+                    f"batch {batch_id} to shard {flight.shard} unanswered for"
+                    f" {now - flight.started_at:.0f} s"
+                )
             if flight.retry_at is not None and flight.retry_at <= now:
                 flight.retry_at = None
                 flight.attempts += 1

@@ -288,6 +288,19 @@ def test_lock_store_down_pauses_dispatch_then_resumes_or_crashes_past_the_bound(
         _run(engine, 100_000)
 
 
+def test_a_batch_that_never_answers_crashes_the_engine_past_the_bound() -> None:
+    """A shard call that neither answers nor fails (its node lost, never reported dead)
+    must not hold the batch's accounts forever: past BATCH_INFLIGHT_MAX_S the engine raises,
+    and Ray restarts the orchestrator, which replays."""
+    engine, source, _, shards = _engine({"a": 10, "b": 0})
+    shards.dispatch = lambda shard, batch_id, batch: None  # type: ignore[method-assign]
+    source.add(_transfer("a", "b"))
+    _run(engine, 20)
+    assert len(engine.inflight) == 1  # hung, not failed: no retry counts it
+    with pytest.raises(EngineError, match="unanswered"):
+        _run(engine, 100_000)  # the fake clock moves 10 ms per call
+
+
 def test_a_batch_of_a_previous_ownership_settles_nothing_of_the_next() -> None:
     """Partition 0 is revoked (or lost) while its batch is in flight, then assigned back and
     replayed from the committed position: the old batch's late outcome must neither crash
