@@ -31,6 +31,22 @@ def settings() -> Settings:
     return get_settings()
 
 
+@pytest.fixture
+def ray_driver(settings: Settings, system: str) -> Iterator[Any]:
+    """Orion's Ray runtime, connected to the running system as a driver (after any
+    module-scoped fixture has restarted the stack in another shape: those are set up first)."""
+    from orion import stack
+
+    stack.use_local_ray(settings)
+    from orion.actors import runtime
+
+    runtime.connect(stack.ray_address(settings), settings.ray_namespace, stack.orion_env())
+    try:
+        yield runtime
+    finally:
+        runtime.disconnect()
+
+
 @pytest.fixture(scope="session")
 def system(settings: Settings) -> str:
     """Start (or find) the running system; returns the API base URL."""

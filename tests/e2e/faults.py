@@ -18,7 +18,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,21 @@ def orion(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
         check=False,
         env={**os.environ, **(env or {})},
     )
+
+
+@contextmanager
+def stack_shaped(env: dict[str, str]) -> Iterator[None]:
+    """The whole stack restarted with these settings; the default stack again afterwards
+    (for the `stack_switch` modules, which run after every other e2e test)."""
+    for args, shape in ((("down",), None), (("up",), env)):
+        done = orion(*args, env=shape)
+        assert done.returncode == 0, done.stdout + done.stderr
+    try:
+        yield
+    finally:
+        for args, shape in ((("down",), env), (("up",), None)):
+            done = orion(*args, env=shape)
+            assert done.returncode == 0, done.stdout + done.stderr
 
 
 def kill_service(settings: Settings, name: str) -> int:

@@ -17,7 +17,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -49,18 +49,6 @@ REPLICA_RECOVERY_S = 30.0  # a crashed API replica serves again this soon after 
 ACTOR_RECOVERY_S = 20.0  # accepting continues; a restarted actor settles again by then
 STEADY_S = 8.0  # after recovery, no actor may restart within this window (no crash loop)
 SETTLE_MARGIN_S = 20.0  # how long past the bound to keep measuring a late settlement
-
-
-@pytest.fixture
-def ray_driver(settings: Settings, system: str) -> Iterator[Any]:
-    stack.use_local_ray(settings)
-    from orion.actors import runtime
-
-    runtime.connect(stack.ray_address(settings), settings.ray_namespace, stack.orion_env())
-    try:
-        yield runtime
-    finally:
-        runtime.disconnect()
 
 
 def _run_fault(

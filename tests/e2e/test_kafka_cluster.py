@@ -13,19 +13,18 @@ from typing import Any
 
 import pytest
 
-from orion import stack
 from orion.config import Settings
 from tests.e2e.faults import (
     Load,
     account_for,
     kill_service,
-    orion,
     outcome_arrives,
     record,
     restart_infra,
     restarts_grew,
     seed_accounts,
     settling_resumed_s,
+    stack_shaped,
     wait_until,
 )
 
@@ -41,27 +40,8 @@ AFTER_S = 5.0
 @pytest.fixture(scope="module")
 def cluster(system: str) -> Iterator[str]:
     """The stack on three brokers; the default stack again afterwards."""
-    for args, env in ((("down",), None), (("up",), CLUSTER)):
-        done = orion(*args, env=env)
-        assert done.returncode == 0, done.stdout + done.stderr
-    try:
+    with stack_shaped(CLUSTER):
         yield system
-    finally:
-        for args, env in ((("down",), CLUSTER), (("up",), None)):
-            done = orion(*args, env=env)
-            assert done.returncode == 0, done.stdout + done.stderr
-
-
-@pytest.fixture
-def ray_driver(settings: Settings, cluster: str) -> Iterator[Any]:
-    stack.use_local_ray(settings)
-    from orion.actors import runtime
-
-    runtime.connect(stack.ray_address(settings), settings.ray_namespace, stack.orion_env())
-    try:
-        yield runtime
-    finally:
-        runtime.disconnect()
 
 
 def test_one_of_three_brokers_killed_under_load_loses_nothing(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from orion import stack, status
+from orion import status
 from orion.config import Settings
 from tests.e2e.faults import Load, account_for, record, restarts_grew, seed_accounts, wait_until
 
@@ -67,18 +67,6 @@ KINDS: dict[str, tuple[Callable[[str, str, str], bytes | None], str]] = {
         "'accepted_at'",
     ),
 }
-
-
-@pytest.fixture
-def ray_driver(settings: Settings, system: str) -> Iterator[Any]:
-    stack.use_local_ray(settings)
-    from orion.actors import runtime
-
-    runtime.connect(stack.ray_address(settings), settings.ray_namespace, stack.orion_env())
-    try:
-        yield runtime
-    finally:
-        runtime.disconnect()
 
 
 def _dead_letters(settings: Settings, since: dict[TopicPartition, int]) -> dict[bytes, bytes]:

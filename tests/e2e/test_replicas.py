@@ -18,7 +18,7 @@ import pytest
 from orion import stack
 from orion.config import Settings
 from orion.infra.process import port_open
-from tests.e2e.faults import Load, account_for, orion, outcome_arrives, record, seed_accounts
+from tests.e2e.faults import Load, account_for, outcome_arrives, record, seed_accounts, stack_shaped
 
 pytestmark = [pytest.mark.e2e, pytest.mark.stack_switch, pytest.mark.usefixtures("audited")]
 SCALED = {"ORION_API_REPLICAS": "2", "ORION_ORCHESTRATORS": "2"}
@@ -29,27 +29,8 @@ LOAD_S = 8.0
 @pytest.fixture(scope="module")
 def scaled(system: str) -> Iterator[str]:
     """The stack with two replicas and two orchestrators; the default stack afterwards."""
-    for args, env in ((("down",), None), (("up",), SCALED)):
-        done = orion(*args, env=env)
-        assert done.returncode == 0, done.stdout + done.stderr
-    try:
+    with stack_shaped(SCALED):
         yield system
-    finally:
-        for args, env in ((("down",), SCALED), (("up",), None)):
-            done = orion(*args, env=env)
-            assert done.returncode == 0, done.stdout + done.stderr
-
-
-@pytest.fixture
-def ray_driver(settings: Settings, scaled: str) -> Iterator[Any]:
-    stack.use_local_ray(settings)
-    from orion.actors import runtime
-
-    runtime.connect(stack.ray_address(settings), settings.ray_namespace, stack.orion_env())
-    try:
-        yield runtime
-    finally:
-        runtime.disconnect()
 
 
 def test_two_replicas_and_two_orchestrators_share_the_work(
