@@ -22,6 +22,8 @@ from orion.actors.shard import Shard
 from orion.messages import QueuedTransfer
 from orion.orchestration.ports import Completion
 
+log = logging.getLogger(__name__)
+
 SHARD_NAME = "orion-shard-{}"
 SHARD_PREFIX = "orion-shard-"
 ORCHESTRATOR_NAME = "orion-orchestrator"  # the first one's; the others add "-<index>"
@@ -41,6 +43,11 @@ ACTOR_OPTIONS: dict[str, Any] = {
 # bugs in Ray (ray-project/ray#65147, #57726: detached actors in a group can stay RESTARTING
 # for good). A CI run of the lab saw settlement stall for minutes after a node kill with them.
 SPREAD: dict[str, Any] = {"scheduling_strategy": "SPREAD"}
+# SPREAD picks among the nodes the scheduling raylet already knows; a node the GCS lists as
+# alive can still be missing from that raylet's view for a moment after it joins, and then
+# every actor goes to the nodes it does know (a lab run found both shards on the head). A
+# zero-CPU task pinned to each alive node returns only once the raylet schedules onto it.
+NODES_SEEN_TIMEOUT_S = 60.0
 # Placement groups earlier versions made; removed on the way up and down.
 OLD_GROUPS = ("orion-shards", "orion-orchestrators")
 
@@ -148,6 +155,7 @@ def start_actors(shard_count: int, orchestrators: int = 1) -> None:
     wanted |= {orchestrator_name(i) for i in range(orchestrators)}
     _kill_named([n for n in ray.util.list_named_actors() if _is_orion_actor(n) and n not in wanted])
     remove_groups()
+    _await_nodes_schedulable()
     shards: list[Any] = [
         ray.remote(Shard).options(name=SHARD_NAME.format(k), **ACTOR_OPTIONS, **SPREAD).remote(k)
         for k in range(shard_count)
@@ -165,6 +173,33 @@ def start_actors(shard_count: int, orchestrators: int = 1) -> None:
         for i in range(orchestrators)
     ]
     ray.get([h.pid.remote() for h in handles])
+
+
+def _where() -> str:
+    return str(ray.get_runtime_context().get_node_id())
+
+
+def _await_nodes_schedulable() -> None:
+    """Return once this driver's raylet can schedule onto every alive node (see
+    NODES_SEEN_TIMEOUT_S); after the timeout, go on and let SPREAD do what it can."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    from ray.util.state import list_nodes
+
+    found = list_nodes(filters=[("state", "=", "ALIVE")], timeout=STATE_API_TIMEOUT_S)
+    alive = [n.node_id for n in found]
+    if len(alive) < 2:
+        return
+    probe = ray.remote(num_cpus=0)(_where)
+    refs = [
+        probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
+        for n in alive
+    ]
+    try:
+        ray.get(refs, timeout=NODES_SEEN_TIMEOUT_S)
+    except RayError as err:  # the timeout, or a node that died meanwhile
+        log.warning("not every node schedulable (%s); spreading over the rest", err)
+        for ref in refs:
+            ray.cancel(ref, force=True)
 
 
 def orchestrator(index: int = 0) -> Any:
