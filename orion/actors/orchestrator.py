@@ -123,6 +123,7 @@ class Orchestrator:
             if now >= next_lag:
                 lag = source.lag()
                 metrics.consumer_lag(lag)
+                engine.check_stalled(lag)
                 # Not yet assigned (just started or rebalancing): ask again soon, so a
                 # restarted orchestrator's lag series reappears within a second.
                 next_lag = now + (LAG_INTERVAL_S if lag else METRICS_INTERVAL_S)

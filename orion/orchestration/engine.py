@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from orion.domain import OffsetTracker, PendingQueue, plan_round
@@ -56,6 +57,12 @@ DISPATCH_BACKOFF_MAX_S = 2.0
 # leases go and the restarted orchestrator replays, instead of holding its accounts forever.
 # Ray reports a lost node within ~30 s and restarts its actors elsewhere in seconds.
 BATCH_INFLIGHT_MAX_S = 180.0
+# A partition of ours with records past its commit whose commit has not moved this long is
+# wedged, whatever the cause (a hung batch of a previous ownership holding its shard's slots,
+# a consumer that stopped fetching after a network partition healed): crash, and the restarted
+# actor replays from the commit. Every bounded stall (Redis, a shard restart, PostgreSQL or
+# the broker restarting) ends or crashes the actor itself within 60 s, before this.
+PARTITION_STALLED_MAX_S = 90.0
 # A commit is a synchronous broker round trip (~0.9 ms here). Committing on every tick that
 # collected a result (~30/s at 1,000 transfers/s) cost the orchestrator and the broker CPU.
 # A crash replays at most this much more, which is harmless (shards dedupe by transfer id).
@@ -130,6 +137,7 @@ class Engine:
         self._committed_at = clock()
         self._commit_failing_since: float | None = None
         self._locks_failing_since: float | None = None
+        self._progress_at: dict[int, float] = {}  # partition -> when its commit last moved
         self.stats = Stats()
 
     # -- the tick ------------------------------------------------------------------------
@@ -187,6 +195,21 @@ class Engine:
             },
         )
 
+    def check_stalled(self, lag: Mapping[int, int]) -> None:
+        """Given each assigned partition's records past its commit (the broker's count),
+        raise EngineError if one has had some for PARTITION_STALLED_MAX_S without its commit
+        moving (see there). Not while draining: a drain stops taking records on purpose."""
+        now = self._clock()
+        for partition, behind in lag.items():
+            since = self._progress_at.setdefault(partition, now)
+            if behind <= 0 or self._draining:
+                self._progress_at[partition] = now
+            elif now - since > PARTITION_STALLED_MAX_S:
+                raise EngineError(
+                    f"partition {partition}: {behind} records past its commit, which has not"
+                    f" moved for {now - since:.0f} s"
+                )
+
     # -- Kafka side ----------------------------------------------------------------------
     def on_assigned(self, partitions: set[int]) -> None:
         """Start these partitions afresh. Their records must come from the committed
@@ -195,6 +218,8 @@ class Engine:
         that state is stale and is forgotten first."""
         self._forget(partitions)
         self._assigned |= partitions
+        now = self._clock()
+        self._progress_at.update(dict.fromkeys(partitions, now))
 
     def on_revoked(self, partitions: set[int]) -> dict[int, int]:
         """Forget the revoked partitions' unsettled records (their new owner replays them,
@@ -273,6 +298,7 @@ class Engine:
         self._commit_failing_since = None
         self._offsets.mark_committed(positions)
         self._committed_at = now
+        self._progress_at.update(dict.fromkeys(positions, now))
 
     def _settle_offset(self, partition: int, offset: int) -> None:
         if (partition, offset) in self._orphans:

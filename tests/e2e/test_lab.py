@@ -152,7 +152,7 @@ def test_cluster_keeps_every_transfer_exactly_once_through_node_faults(
     )
     assert accepting and resumed is not None and resumed <= ACCEPT_AGAIN_S, resumed
     assert (settled.lost, settled.applied_twice) == (0, 0), settled
-    assert report.ok, report.lines()
+    assert report.ok, "\n".join(report.lines())
     assert outcome_arrives(lab["api"], first), "?wait= got no outcome after the fault"
 
 
@@ -180,10 +180,14 @@ def _diagnose() -> str:
                 if "Orchestrator" not in title:
                     continue
                 logs = next(Path(f"/proc/{pid}/root/tmp/ray").glob("session_2*/logs"))
-                err = next(logs.glob(f"worker-*-{pid}.err")).read_text(errors="replace")
+                text = "".join(
+                    f.read_text(errors="replace")[-3000:]
+                    for f in sorted(logs.glob(f"worker-*-{pid}.*"))
+                    if f.suffix in (".out", ".err")
+                )
             except (OSError, StopIteration):
                 continue
-            lines.append(f"orchestrator pid {pid} on {node.name}:\n" + err[-3000:])
+            lines.append(f"orchestrator pid {pid} on {node.name}:\n" + text)
     return "\n".join(lines)
 
 

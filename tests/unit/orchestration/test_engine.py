@@ -61,6 +61,9 @@ class FakeSource:
     def dead_letter(self, records: Sequence[DeadLetter]) -> None:
         self.dead.extend(records)
 
+    def lag(self) -> dict[int, int]:
+        return {p: end - self.committed.get(p, 0) for p, end in self._next.items()}
+
 
 class FakeLocks:
     def __init__(self) -> None:
@@ -299,6 +302,28 @@ def test_a_batch_that_never_answers_crashes_the_engine_past_the_bound() -> None:
     assert len(engine.inflight) == 1  # hung, not failed: no retry counts it
     with pytest.raises(EngineError, match="unanswered"):
         _run(engine, 100_000)  # the fake clock moves 10 ms per call
+
+
+def test_a_partition_whose_commit_stops_moving_crashes_the_engine_past_the_bound() -> None:
+    """Records past the commit and no commit for PARTITION_STALLED_MAX_S (the consumer
+    stopped delivering, a batch hangs...): the engine raises, and Ray restarts the
+    orchestrator, which replays. A partition that keeps committing under a steady backlog,
+    or has none, never trips it."""
+    engine, source, _, _ = _engine({"a": 10**6, "b": 0})
+    for _ in range(3):  # a steady backlog that keeps settling
+        for _ in range(50):
+            source.add(_transfer("a", "b"))
+            _run(engine, 2)
+            engine.check_stalled(source.lag() | {1: 0})
+        _run(engine, 10_000)  # 100 s of the fake clock: partition 1 never had records
+        engine.check_stalled(source.lag() | {1: 0})
+    source.paused = True  # from now on the consumer delivers nothing
+    source.add(_transfer("a", "b"))
+    engine.check_stalled(source.lag())
+    with pytest.raises(EngineError, match="partition 0: 1 records past its commit"):
+        for _ in range(100):
+            _run(engine, 1_000)  # 10 s of the fake clock
+            engine.check_stalled(source.lag())
 
 
 def test_a_batch_of_a_previous_ownership_settles_nothing_of_the_next() -> None:
