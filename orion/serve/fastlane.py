@@ -1,0 +1,180 @@
+"""The ingest routes' fast lane: `POST /transactions/` and `POST /v1/transfers` answered by a
+plain ASGI function in front of FastAPI's routing, dependency injection and response
+serialisation, inside the same app (Serve's ingress is still the FastAPI app, and /docs
+still describes both routes: their FastAPI handlers stay, and answer whatever the lane
+passes on).
+
+Guarantee: the lane changes no answer, only what it costs. It answers a request only when
+it can answer exactly as the FastAPI route would: a JSON body (no Content-Type, or
+application/json) within REQUEST_BODY_BYTES_MAX that parses (`loads_exact`), validates
+(the route's own model) and converts (`seed_candidate`, `transfer_candidate`); a valid API
+key when keys are configured; no query string. It then accepts through the same
+`accept_one` (idempotency claim, micro-batched produce, acks=all), and renders the success,
+409 and 503 bodies as FastAPI does. Every other request (anything to refuse, a `?wait=`, the
+API not started yet) goes to the FastAPI route with every message the lane read replayed,
+so that route answers it as before.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import HTTPException
+from pydantic import BaseModel, ValidationError
+
+from orion.domain.money import AmountError
+from orion.serve.convert import seed_candidate, transfer_candidate
+from orion.serve.dependencies import accept_one
+from orion.serve.errors import BodyError, FieldError
+from orion.serve.idempotency import Candidate
+from orion.serve.jsonbody import loads_exact
+from orion.serve.ports import ApiDeps
+from orion.serve.schemas import (
+    REQUEST_BODY_BYTES_MAX,
+    SeedQueued,
+    SeedTransactionIn,
+    TransferAccepted,
+    TransferIn,
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_JSON_TYPES = (b"", b"application/json")  # what the lane takes; FastAPI judges the rest
+# What a body the FastAPI route would refuse raises here (all ValueErrors); it answers them.
+_REFUSED = (BodyError, ValidationError, FieldError, AmountError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Lane:
+    """One route: its body model, how a body becomes a candidate, and the success answer."""
+
+    model: type[BaseModel]
+    candidate: Callable[[Any, ApiDeps], Candidate]
+    status: int
+    answer: Callable[[str], BaseModel]
+
+
+_LANES: dict[str, _Lane] = {
+    "/transactions/": _Lane(
+        SeedTransactionIn,
+        lambda body, deps: seed_candidate(body, deps.options.seed_currency),
+        200,
+        lambda transfer_id: SeedQueued(transaction_id=transfer_id),
+    ),
+    "/v1/transfers": _Lane(
+        TransferIn,
+        lambda body, _deps: transfer_candidate(body),
+        202,
+        lambda transfer_id: TransferAccepted(id=transfer_id),
+    ),
+}
+
+
+class FastLane:
+    """Pure ASGI middleware (`app.add_middleware(FastLane)`); see the module docstring."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lane = _LANES.get(scope["path"]) if scope["type"] == "http" else None
+        if lane is None or scope["method"] != "POST" or scope.get("query_string"):
+            return await self._app(scope, receive, send)
+        read: list[Message] = []
+        item = await _candidate(lane, scope, receive, read)
+        if item is None:
+            return await self._app(scope, _replaying(read, receive), send)
+        try:
+            answer = await accept_one(item[1], item[0])
+        except HTTPException as err:  # 409 / 503, rendered as FastAPI's handler does
+            return await _respond(send, err.status_code, {"detail": err.detail})
+        await _respond(send, lane.status, lane.answer(answer.transfer_id).model_dump(mode="json"))
+
+
+async def _candidate(
+    lane: _Lane, scope: Scope, receive: Receive, read: list[Message]
+) -> tuple[Candidate, ApiDeps] | None:
+    """The request's candidate and the app's deps, or None to pass it on (see module)."""
+    deps: ApiDeps | None = getattr(scope["app"].state, "deps", None)
+    if deps is None or not _acceptable_headers(scope, deps):
+        return None
+    body = await _body(receive, read)
+    if not body:
+        return None
+    try:
+        return lane.candidate(lane.model.model_validate(loads_exact(body)), deps), deps
+    except _REFUSED:
+        return None
+
+
+def _acceptable_headers(scope: Scope, deps: ApiDeps) -> bool:
+    content_type, authorization, length = b"", b"", 0
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.split(b";", 1)[0].strip().lower()
+        elif name == b"authorization":
+            authorization = value
+        elif name == b"content-length":
+            length = int(value) if value.isdigit() else REQUEST_BODY_BYTES_MAX + 1
+    if content_type not in _JSON_TYPES or length > REQUEST_BODY_BYTES_MAX:
+        return False
+    keys = deps.options.api_keys
+    if not keys:
+        return True
+    scheme, _, token = authorization.partition(b" ")
+    return scheme.lower() == b"bearer" and any(
+        hmac.compare_digest(token, key.encode()) for key in keys
+    )
+
+
+async def _body(receive: Receive, read: list[Message]) -> bytes:
+    """The whole body, or b"" if the client left or it grew past the bound (the FastAPI
+    route then answers 499 or 413 from the replayed messages)."""
+    parts, size = [], 0
+    while True:
+        message = await receive()
+        read.append(message)
+        if message["type"] != "http.request":
+            return b""
+        part = message.get("body", b"")
+        size += len(part)
+        if size > REQUEST_BODY_BYTES_MAX:
+            return b""
+        parts.append(part)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+def _replaying(read: list[Message], receive: Receive) -> Receive:
+    """`receive` that first hands out the messages the lane already took."""
+    pending = list(read)
+
+    async def replay() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
+async def _respond(send: Send, status: int, content: Any) -> None:
+    """As Starlette's JSONResponse renders it."""
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    raw = body.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-length", str(len(raw)).encode()),
+                (b"content-type", b"application/json"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": raw})
