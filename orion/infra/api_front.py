@@ -33,6 +33,9 @@ CONNECT_TIMEOUT_MS = 1_000  # loopback connects take microseconds
 # A request may wait ~12 s for the broker, plus ?wait= up to 10 s for its outcome.
 SERVER_TIMEOUT_MS = 30_000
 CLIENT_TIMEOUT_MS = 60_000  # an idle keep-alive client is let go after this
+# Ray Serve's request header (ray.serve._private.constants) for "do not watch the client".
+DISCONNECT_DISABLED_HEADER = "x-request-disconnect-disabled"
+INGEST_NO_QUERY = "ingest_route ingest_route_path !has_query"
 MAXCONN = 4_096  # concurrent client connections; the seed's load test uses 200
 CHECK_TIMEOUT_S = 30.0  # `haproxy -c` of a small config takes milliseconds
 HTTP_TIMEOUT_S = 2.0
@@ -102,6 +105,14 @@ defaults
 
 frontend orion_api
     bind {self.address}
+    # Serve watches every request's client for a hang-up, with an extra task per request,
+    # to cancel its handler. An acceptance does not stop when its request is cancelled (its
+    # micro-batch goes on), so for the ingest routes the watch is pure cost: ask Serve to
+    # skip it. Not with a query string: a ?wait= should end when its client leaves.
+    acl ingest_route method POST
+    acl ingest_route_path path /transactions/ /v1/transfers /v1/transfers/batch
+    acl has_query query -m found
+    http-request set-header {DISCONNECT_DISABLED_HEADER} ?1 if {INGEST_NO_QUERY}
     default_backend orion_replicas
 
 backend orion_replicas

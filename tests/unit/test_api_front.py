@@ -22,6 +22,7 @@ def test_haproxy_accepts_the_config(tmp_path: Path, across_nodes: bool) -> None:
     settings = Settings(_env_file=None, state_dir=tmp_path)  # type: ignore[call-arg]
     config = ApiFront(settings, BACKENDS, across_nodes=across_nodes).config()
     assert ("shutdown-sessions" in config) == across_nodes
+    assert "set-header x-request-disconnect-disabled ?1 if ingest_route" in config
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(config)
     done = subprocess.run([binary, "-c", "-f", str(cfg)], capture_output=True, text=True,
