@@ -221,9 +221,13 @@ def _ensure_api(settings: Settings, echo: Echo, runtime: Any) -> None:
         # Every node's replicas bind this address: all of the node's interfaces (firewall
         # the replica ports, see the README); at most api_replicas_per_node on one node.
         per_node = settings.api_replicas_per_node
-        runtime.deploy_api(CLUSTER_BIND, port, settings.api_replicas, per_node_max=per_node)
+        runtime.deploy_api(
+            CLUSTER_BIND, port, settings.api_replicas, per_node, settings.api_access_log
+        )
     else:
-        runtime.deploy_api(settings.host, port, settings.api_replicas)
+        runtime.deploy_api(
+            settings.host, port, settings.api_replicas, access_log=settings.api_access_log
+        )
 
 
 def _await_port_free(host: str, port: int) -> None:

@@ -245,15 +245,21 @@ def disconnect() -> None:
     ray.shutdown()
 
 
-def deploy_api(host: str, port: int, replicas: int = 1, per_node_max: int | None = None) -> None:
+def deploy_api(
+    host: str,
+    port: int,
+    replicas: int = 1,
+    per_node_max: int | None = None,
+    access_log: bool = False,
+) -> None:
     """Start Serve's HTTP proxy on host:port (loopback by default) and run the API app with
-    `replicas` replicas, at most `per_node_max` on one node."""
+    `replicas` replicas, at most `per_node_max` on one node, Serve's access log on or off."""
     from ray import serve  # imported here: Serve starts threads on import-time use
 
     from orion.serve.deployment import application
 
     serve.start(http_options={"host": host, "port": port})
-    app = application(replicas, per_node_max)
+    app = application(replicas, per_node_max, access_log)
     serve.run(app, name=API_APP, route_prefix="/", blocking=False)
 
 

@@ -58,9 +58,15 @@ class OrionAPI:
         self._oldest.set(reading.oldest_unsettled_age_s or 0.0)
 
 
-def application(replicas: int = API_REPLICAS, per_node_max: int | None = None) -> Any:
-    """The API with `replicas` replicas; `per_node_max` = 1 spreads them one per node."""
-    options: dict[str, Any] = {"num_replicas": replicas}
+def application(
+    replicas: int = API_REPLICAS, per_node_max: int | None = None, access_log: bool = False
+) -> Any:
+    """The API with `replicas` replicas; `per_node_max` = 1 spreads them one per node;
+    `access_log`: Serve's per-request log line (ORION_API_ACCESS_LOG)."""
+    options: dict[str, Any] = {
+        "num_replicas": replicas,
+        "logging_config": {"enable_access_log": access_log},
+    }
     if per_node_max is not None:
         options["max_replicas_per_node"] = per_node_max
     return OrionAPI.options(**options).bind()  # type: ignore[attr-defined]
