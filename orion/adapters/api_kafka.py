@@ -38,7 +38,10 @@ from orion.serve.ports import DependencyUnavailableError, Record
 
 log = logging.getLogger(__name__)
 
-LINGER_MS = 2  # concurrent requests share one produce request; costs 2 ms of latency
+# Concurrent requests share one produce request; a lone one waits this long for company.
+# A/B, seed 20k, 4 alternated pairs: 5 ms gave a median 1,879 accepted/s against 1,738 at
+# 2 ms, Kafka 0.187 against 0.219 ms and the box 0.98 against 1.10 ms of CPU per transfer.
+LINGER_MS = 5
 REQUEST_TIMEOUT_MS = 3_000  # one produce request to a local broker takes milliseconds
 DELIVERY_TIMEOUT_MS = 5_000  # the producer gives up (and says so) after this
 SEND_TIMEOUT_S = 6.0  # the API's own bound, just past the producer's, in case it says nothing
