@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
@@ -48,13 +49,17 @@ async def require_api_key(
     keys = deps.options.api_keys
     if not keys:
         return
-    token = (credentials.credentials if credentials else "").encode()
-    if not any(hmac.compare_digest(token, key.encode()) for key in keys):
+    if not key_matches((credentials.credentials if credentials else "").encode(), keys):
         raise HTTPException(
             status_code=401,
             detail="a valid 'Authorization: Bearer <API key>' header is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def key_matches(token: bytes, keys: Iterable[str]) -> bool:
+    """Whether the bearer token is one of the API keys (compared in constant time)."""
+    return any(hmac.compare_digest(token, key.encode()) for key in keys)
 
 
 BATCHERS_MAX = 8  # one per app instance; a few more only in tests that build many apps

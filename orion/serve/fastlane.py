@@ -17,18 +17,17 @@ so that route answers it as before.
 
 from __future__ import annotations
 
-import hmac
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import HTTPException
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from orion.domain.money import AmountError
 from orion.serve.convert import seed_candidate, transfer_candidate
-from orion.serve.dependencies import accept_one
+from orion.serve.dependencies import accept_one, key_matches
 from orion.serve.errors import BodyError, FieldError
 from orion.serve.idempotency import Candidate
 from orion.serve.jsonbody import loads_exact
@@ -95,8 +94,11 @@ class FastLane:
         try:
             answer = await accept_one(item[1], item[0])
         except HTTPException as err:  # 409 / 503, rendered as FastAPI's handler does
-            return await _respond(send, err.status_code, {"detail": err.detail})
-        await _respond(send, lane.status, lane.answer(answer.transfer_id).model_dump(mode="json"))
+            response = JSONResponse({"detail": err.detail}, status_code=err.status_code)
+        else:
+            content = lane.answer(answer.transfer_id).model_dump(mode="json")
+            response = JSONResponse(content, status_code=lane.status)
+        await response(scope, receive, send)
 
 
 async def _candidate(
@@ -130,9 +132,7 @@ def _acceptable_headers(scope: Scope, deps: ApiDeps) -> bool:
     if not keys:
         return True
     scheme, _, token = authorization.partition(b" ")
-    return scheme.lower() == b"bearer" and any(
-        hmac.compare_digest(token, key.encode()) for key in keys
-    )
+    return scheme.lower() == b"bearer" and key_matches(token, keys)
 
 
 async def _body(receive: Receive, read: list[Message]) -> bytes:
@@ -161,20 +161,3 @@ def _replaying(read: list[Message], receive: Receive) -> Receive:
         return pending.pop(0) if pending else await receive()
 
     return replay
-
-
-async def _respond(send: Send, status: int, content: Any) -> None:
-    """As Starlette's JSONResponse renders it."""
-    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    raw = body.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-length", str(len(raw)).encode()),
-                (b"content-type", b"application/json"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": raw})
