@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from kafka import KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import TopicPartition
 
 from orion.adapters import kafka as kafka_adapter
@@ -64,24 +64,35 @@ PROBE_KEY = b"orion-api"
 
 
 class SendHealth:
-    """Whether sends are failing, and since when; pure (the clock is passed in)."""
+    """Whether sends are failing, and since when; pure (the clock is passed in).
+
+    A record the producer itself expired (its delivery timeout passed with no ack) wedges
+    kafka-python's idempotent producer for good: it resets its producer id and then sends
+    nothing more, even once the cluster is healthy (measured: killing the active controller of
+    three brokers, no ack in 27 s, while a fresh client acked in 0.1 s). So one expiry counts
+    as stuck at once; other failures only after `after_s` without any ack."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self.failing_since: float | None = None
+        self.expired = False
 
     def observe(self, errors: Sequence[BaseException | None]) -> None:
         """One round of sends: any ack means healthy; only failures start the clock."""
+        self.expired = self.expired or any(isinstance(e, KafkaTimeoutError) for e in errors)
         if any(error is None for error in errors):
             self.failing_since = None
         elif errors and self.failing_since is None:
             self.failing_since = self._clock()
 
     def stuck(self, after_s: float = PRODUCER_STUCK_S) -> bool:
+        if self.expired:
+            return True
         return self.failing_since is not None and self._clock() - self.failing_since >= after_s
 
     def restart_clock(self) -> None:
         """A fresh client gets the full grace period before it is judged."""
+        self.expired = False
         if self.failing_since is not None:
             self.failing_since = self._clock()
 
@@ -155,7 +166,8 @@ class KafkaTransferProducer:
             sent.add_errback(_on_error, loop, done)
         await asyncio.wait(futures, timeout=timeout_s)
         errors = [_error_of(f, timeout_s) for f in futures]
-        self._observe(errors)
+        if producer is self._producer:  # a replaced client's last rounds say nothing of the new
+            self._observe(errors)
         return errors
 
     def _observe(self, errors: Sequence[BaseException | None]) -> None:

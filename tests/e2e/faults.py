@@ -28,6 +28,7 @@ import httpx
 import psutil
 import psycopg
 
+from orion.adapters import kafka as kafka_adapter
 from orion.config import Settings
 from orion.infra.process import Managed
 from tests.e2e.conftest import wait_settled
@@ -196,6 +197,18 @@ def kill_service(settings: Settings, name: str) -> int:
     assert pid is not None, f"{name} is not running"
     os.kill(pid, signal.SIGKILL)
     return pid
+
+
+def kafka_active_controller(settings: Settings) -> str:
+    """The node ("kafka-N") leading the KRaft metadata quorum: killing it costs the most (a
+    controller election before the dead broker can be fenced)."""
+    client = kafka_adapter.admin(settings.kafka_bootstrap)
+    try:
+        quorum = client.describe_metadata_quorum()
+    finally:
+        client.close()
+    leader = quorum["topics"][0]["partitions"][0]["leader_id"]
+    return f"kafka-{leader}"
 
 
 def restart_infra(env: dict[str, str] | None = None) -> float:

@@ -17,6 +17,7 @@ from orion.config import Settings
 from tests.e2e.faults import (
     Load,
     account_for,
+    kafka_active_controller,
     kill_service,
     outcome_arrives,
     record,
@@ -33,7 +34,10 @@ CLUSTER = {"ORION_KAFKA_BROKERS": "3"}
 ACCOUNTS = 200
 WARMUP_S = 3.0
 DOWN_S = 10.0  # the broker stays dead this long: the cluster must carry on meanwhile
-RECOVERY_S = 10.0  # acks=all answers again this soon after the kill (a leader moves in ~4 s)
+# acks=all answers again this soon after the kill. The victim is the active controller, the
+# worst case: a quorum election, then the new controller fences the dead broker (4 s session)
+# before its partitions' leaders move; ~6 s here. Any other broker: ~4 s.
+RECOVERY_S = 10.0
 AFTER_S = 5.0
 
 
@@ -47,16 +51,17 @@ def cluster(system: str) -> Iterator[str]:
 def test_one_of_three_brokers_killed_under_load_loses_nothing(
     cluster: str, settings: Settings, ray_driver: Any
 ) -> None:
-    """kill -9 one of the three brokers under load and leave it dead for 10 s: the API
-    keeps accepting (acks=all from the two in-sync replicas) within 10 s of the kill,
-    settlement goes on, every accepted transfer settles exactly once, and after the broker
+    """kill -9 the broker that is the active KRaft controller (the slowest to replace) under
+    load and leave it dead for 10 s: the API keeps accepting (acks=all from the two in-sync
+    replicas) within 10 s of the kill, settlement goes on, every accepted transfer settles exactly once, and after the broker
     is back nothing restarts."""
     first = seed_accounts(ACCOUNTS)
     load = Load(cluster, first, ACCOUNTS).start()
     try:
         time.sleep(WARMUP_S)
+        victim = kafka_active_controller(settings)
         killed = time.monotonic()
-        kill_service(settings, "kafka-2")
+        kill_service(settings, victim)
         assert wait_until(lambda: load.first_success_after(killed) is not None, RECOVERY_S + 5)
         resumed = load.first_success_after(killed)
         settling = settling_resumed_s(settings, load, killed, RECOVERY_S + 20)
@@ -71,6 +76,7 @@ def test_one_of_three_brokers_killed_under_load_loses_nothing(
     crash_looping = restarts_grew(steady, ray_driver.actor_restarts(), {})
     record(
         "kill -9 one of three Kafka brokers",
+        killed=f"{victim}, the active controller",
         failed_during=load.failures_between(killed, killed + (resumed or 0)),
         longest_gap_without_2xx_s=round(load.longest_gap_s(killed, killed + DOWN_S), 2),
         kill_to_first_2xx_s=round(resumed or -1, 2),

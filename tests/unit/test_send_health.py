@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from kafka.errors import KafkaTimeoutError
+
 from orion.adapters.api_kafka import SendHealth
 
 
@@ -37,6 +39,20 @@ def test_a_fresh_client_gets_the_full_grace_period() -> None:
     assert not health.stuck(3.0)
     clock.now += 3
     assert health.stuck(3.0)
+
+
+def test_one_record_the_client_expired_is_stuck_at_once() -> None:
+    """kafka-python's idempotent producer sends nothing more after it expired a batch: no
+    grace period, even when other records of the round were acked; a fresh client starts
+    clean."""
+    clock = Clock()
+    health = SendHealth(clock)
+    health.observe([None, KafkaTimeoutError("Expiring 3 record(s)")])
+    assert health.stuck(3.0)
+    health.restart_clock()
+    assert not health.stuck(3.0)
+    health.observe([TimeoutError("no acknowledgement within 6.0 s")])  # our own bound: not it
+    assert not health.stuck(3.0)
 
 
 def test_no_rounds_is_healthy() -> None:
