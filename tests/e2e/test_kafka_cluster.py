@@ -53,8 +53,8 @@ def test_one_of_three_brokers_killed_under_load_loses_nothing(
 ) -> None:
     """kill -9 the broker that is the active KRaft controller (the slowest to replace) under
     load and leave it dead for 10 s: the API keeps accepting (acks=all from the two in-sync
-    replicas) within 10 s of the kill, settlement goes on, every accepted transfer settles exactly once, and after the broker
-    is back nothing restarts."""
+    replicas) within 10 s of the kill, settlement goes on, every accepted transfer settles
+    exactly once, and after the broker is back nothing restarts."""
     first = seed_accounts(ACCOUNTS)
     load = Load(cluster, first, ACCOUNTS).start()
     try:
