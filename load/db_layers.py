@@ -1,16 +1,16 @@
 """What each layer of the ledger write costs PostgreSQL here: the database ceiling, taken apart.
 
 The issue's "PostgreSQL applies ~40-55k transfers/s" is a batched balance update. Orion's
-shard writes more per transfer (DESIGN "Shard apply"): a transfer row claimed first and
-then finalised, and two double-entry rows. This runs each layer on its own, batches of
-1,000 transfers in one committed transaction each, one connection, in a scratch schema
-with the ledger's own tables, indexes and foreign keys (dropped at the end; the ledger is
-never touched):
+shard writes more per transfer (DESIGN "Shard apply"): a final transfer row and two
+double-entry rows, after locking the accounts and reading which ids are stored already.
+This runs each layer on its own, batches of 1,000 transfers in one committed transaction
+each, one connection, in a scratch schema with the ledger's own tables, indexes and foreign
+keys (dropped at the end; the ledger is never touched):
 
   balances   lock the accounts FOR UPDATE, then one UPDATE ... FROM unnest
   +transfers the same, plus one INSERT of the final transfer rows
   +entries   the same, plus the two entry rows per transfer (Orion's data, written once)
-  orion      orion.adapters.ledger.apply_batch itself: claim, lock, decide, write, finalise
+  orion      orion.adapters.ledger.apply_batch itself: lock, skip stored ids, decide, write
 
 Run: `.venv/bin/python -m load.db_layers [-n 20000] [--rounds 3]` with PostgreSQL up
 (`orion infra up`). Nothing else should run meanwhile: it is a benchmark.

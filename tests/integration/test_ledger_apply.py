@@ -106,3 +106,59 @@ def test_two_shards_racing_on_one_batch_apply_it_once(
         t.join(timeout=30)
     assert results == [["completed"] * 50] * 2
     assert (_balance(settings, a), _balance(settings, b)) == (5_000, 5_000)
+
+
+def test_an_id_twice_in_one_batch_applies_once(
+    settings: Settings, accounts: tuple[str, str]
+) -> None:
+    """The second occurrence of an id in one batch is a repeat: same outcome, no money."""
+    a, b = accounts
+    twice = _q(a, b, 1_000)
+    with ledger.connect(settings.postgres_dsn) as conn:
+        outcomes = ledger.apply_batch(conn, [twice, _q(a, b, 500), twice], str(uuid.uuid4()), 0)
+    assert [o.status for o in outcomes] == ["completed"] * 3
+    assert outcomes[0].transfer_id == outcomes[2].transfer_id
+    assert (_balance(settings, a), _balance(settings, b)) == (8_500, 1_500)
+
+
+def test_an_id_stored_meanwhile_for_other_accounts_rolls_the_batch_back(
+    settings: Settings, accounts: tuple[str, str], unique: str
+) -> None:
+    """Another transaction stores the id (for a transfer on other accounts, so it holds none
+    of our locks) after this one found it absent: the insert skips it, so the whole batch
+    rolls back and raises (the orchestrator retries); nothing of it is written. The retry
+    sees the id stored and answers the record `dead_lettered` / `duplicate_id`."""
+    a, b = accounts
+    clash = str(uuid.uuid4())
+    with psycopg.connect(settings.postgres_dsn) as other:
+        other.execute(
+            "INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, currency,"
+            " status, reason, accepted_at, settled_at)"
+            " VALUES (%s, %s, %s, 1, 'SEK', 'rejected', 'account_not_found', now(), now())",
+            (clash, f"x-{unique}", f"y-{unique}"),
+        )  # not committed yet: the batch below cannot see it, and its insert waits for it
+        failure: list[BaseException] = []
+        batch = [_q(a, b, 700), _q(a, b, 300, clash)]
+
+        def run() -> None:
+            with ledger.connect(settings.postgres_dsn) as conn:
+                try:
+                    ledger.apply_batch(conn, batch, str(uuid.uuid4()), 0)
+                except RuntimeError as err:
+                    failure.append(err)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(timeout=2)
+        assert thread.is_alive(), "the batch should wait on the uncommitted id"
+        other.commit()
+        thread.join(timeout=30)
+    assert failure and "stored meanwhile" in str(failure[0])
+    assert (_balance(settings, a), _balance(settings, b)) == (10_000, 0)
+    with ledger.connect(settings.postgres_dsn) as conn:
+        retried = ledger.apply_batch(conn, batch, str(uuid.uuid4()), 0)
+    assert [(o.status, o.reason) for o in retried] == [
+        ("completed", None),
+        ("dead_lettered", "duplicate_id"),
+    ]
+    assert (_balance(settings, a), _balance(settings, b)) == (9_300, 700)
