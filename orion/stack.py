@@ -50,6 +50,7 @@ RAY_LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENAB
 # which made every `orion down` and redeploy wait half a minute); the API front stops sending
 # to it within a second (two failed health checks).
 REPLICA_DRAIN_S = "5"
+REPLICA_LOG_BUFFER_RECORDS = 1  # without the access log: see ray_env
 CLUSTER_BIND = "0.0.0.0"  # a cluster node's replica serves its own interfaces
 API_STARTING = frozenset({"DEPLOYING", "UNHEALTHY", "NOT_STARTED"})  # Serve is at it: wait
 API_FAILED = frozenset({"DEPLOY_FAILED"})  # gone for good until deleted and deployed again
@@ -89,6 +90,13 @@ def ray_env(settings: Settings) -> dict[str, str]:
             "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(replicas.stop),
             "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": REPLICA_DRAIN_S,
         }
+        if not settings.api_access_log:
+            # Throughput mode buffers a replica's log records 1,000 at a time and writes
+            # them only when the buffer is full or on an ERROR. Without access lines the
+            # replica logs a few lines a day, so its warnings (a Kafka client replaced,
+            # Redis lost) sat unwritten for days, or died with the process. Without the
+            # access log, write each record at once; with it, Serve's buffer stays.
+            env["RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE"] = str(REPLICA_LOG_BUFFER_RECORDS)
     return env
 
 

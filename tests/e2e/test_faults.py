@@ -113,6 +113,10 @@ def test_infrastructure_killed_under_load_heals_without_restarting_orion(
     settles exactly once, and no client needed a restart."""
     fault = _infra_fault(settings, service)
     _run_fault(f"kill -9 {service}", system, settings, ray_driver, fault, INFRA_RECOVERY_S)
+    if service == "kafka":  # the API replaced its wedged producer: its log must say so, now
+        logs = (settings.ray_temp_dir / "session_latest" / "logs" / "serve").glob("replica_*")
+        said = "".join(path.read_text(errors="replace") for path in logs)
+        assert "kafka: sends" in said, "the API's healing left no line in the replica's log"
 
 
 def test_api_replica_killed_serves_again_within_30_s(
