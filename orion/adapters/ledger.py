@@ -77,7 +77,7 @@ RETURNING id::text
 STORED = """
 SELECT id::text, status, reason, debit_account_id, credit_account_id, amount, currency,
        accepted_at, settled_at, metadata
-FROM transfers WHERE id = ANY(%b::uuid[]) AND status <> 'claimed'
+FROM transfers WHERE id = ANY(%b::uuid[])
 """
 # A record the database refused is stored as a final rejection without its metadata (the
 # part other producers get wrong); if even that is refused, the shard dead-letters it.
