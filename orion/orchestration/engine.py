@@ -192,6 +192,7 @@ class Engine:
                 "lock_conflicts": s.lock_conflicts,
                 "lock_release_failures": s.lock_release_failures,
                 "outcomes": dict(s.by_status),
+                "partitions": sorted(self._assigned),
             },
         )
 

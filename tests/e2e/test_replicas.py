@@ -18,12 +18,21 @@ import pytest
 from orion import stack
 from orion.config import Settings
 from orion.infra.process import port_open
-from tests.e2e.faults import Load, account_for, outcome_arrives, record, seed_accounts, stack_shaped
+from tests.e2e.faults import (
+    Load,
+    account_for,
+    outcome_arrives,
+    record,
+    seed_accounts,
+    stack_shaped,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.stack_switch, pytest.mark.usefixtures("audited")]
 SCALED = {"ORION_API_REPLICAS": "2", "ORION_ORCHESTRATORS": "2"}
 ACCOUNTS = 200
 LOAD_S = 8.0
+ASSIGNED_TIMEOUT_S = 60.0  # a consumer group rebalance takes seconds
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +50,10 @@ def test_two_replicas_and_two_orchestrators_share_the_work(
     first = seed_accounts(ACCOUNTS)
     for port in replicas:  # each replica answers ?wait= with the outcome itself
         assert outcome_arrives(f"http://{settings.host}:{port}", first), port
+    # Both must own partitions before the load starts: the second's join is a rebalance.
+    assert wait_until(lambda: _all_own_partitions(ray_driver), ASSIGNED_TIMEOUT_S), (
+        ray_driver.orchestrator_stats()
+    )
     before = ray_driver.orchestrator_stats()
     load = Load(scaled, first, ACCOUNTS).start()
     try:
@@ -64,3 +77,8 @@ def test_two_replicas_and_two_orchestrators_share_the_work(
     assert (settled.lost, settled.applied_twice) == (0, 0), settled
     assert len(shares) == 2 and all(n > 0 for n in shares.values()), shares
     assert load.failures_between(0.0, time.monotonic()) == 0
+
+
+def _all_own_partitions(ray_driver: Any) -> bool:
+    stats = ray_driver.orchestrator_stats()
+    return len(stats) == 2 and all((s or {}).get("partitions") for s in stats.values())
