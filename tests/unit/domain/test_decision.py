@@ -9,6 +9,7 @@ from orion.domain.model import (
     WORLD_ACCOUNT_ID,
     AccountState,
     Entry,
+    Kind,
     LedgerInvariantError,
     Outcome,
     Reason,
@@ -216,7 +217,19 @@ def test_reason_and_status_values_are_the_wire_format() -> None:
         "invalid_amount",
         "balance_out_of_range",
         "invalid_record",
+        "hold_not_found",
+        "hold_mismatch",
+        "hold_not_pending",
+        "amount_exceeds_hold",
+        "transfer_not_found",
+        "not_reversible",
+        "reversal_mismatch",
+        "reversal_exceeds_original",
     }
-    assert Status("completed") is Status.COMPLETED
-    assert Status("rejected") is Status.REJECTED
+    assert {s.value for s in Status} == {
+        "completed", "rejected", "pending", "posted", "voided", "expired"
+    }  # fmt: skip
+    assert {k.value for k in Kind} == {
+        "immediate", "pending", "post", "void", "expire", "reversal"
+    }  # fmt: skip
     assert f"{Reason.SAME_ACCOUNT}" == "same_account"  # StrEnum formats as its value
