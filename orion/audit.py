@@ -1,5 +1,5 @@
-"""`orion audit`: check the ledger's five invariants (DESIGN.md, "Money and data"), and
-that nothing accepted is left unsettled.
+"""`orion audit`: check the ledger's five invariants (DESIGN.md, "Money and data"), that
+nothing accepted is left unsettled, and that holds and reversals add up (#7).
 
 Responsibilities: run one check per invariant against a PostgreSQL snapshot, and against the
 transfers topic for #4; check #6, that no transfer accepted more than `unsettled_after_s`
@@ -42,7 +42,9 @@ from orion.messages import ORCHESTRATOR_GROUP, MessageError, decode_transfer
 EXAMPLES_PER_CHECK_MAX = 10  # enough to start debugging; the count says how bad it is
 UNSETTLED_AFTER_S_DEFAULT = 60.0  # settlement takes well under a second; a minute is stuck
 LOOKUP_IDS_MAX = 10_000  # ids per `= ANY(...)` lookup: one round trip, a small array
-FINAL_STATUSES = frozenset(str(status) for status in Status)  # completed, rejected
+# A record is settled once its row has any of these (a hold's `pending` included: what the
+# hold does next is another record's outcome).
+FINAL_STATUSES = frozenset(str(status) for status in Status)
 TITLES = {
     1: "balances sum to zero",
     2: "account balances match their entries and overdraft limits",
@@ -50,6 +52,7 @@ TITLES = {
     4: "every acknowledged transfer reached one final outcome",
     5: "transfers from one debit account settled in acceptance order",
     6: "no accepted transfer left without an outcome past the bound",
+    7: "holds and reversals: pending amounts, one resolution per hold, reversals bounded",
 }
 Lookup = Callable[[Sequence[str]], Mapping[str, str]]
 
@@ -163,7 +166,7 @@ def audit_ledger(
     dead: AbstractSet[tuple[int, int]] | str = frozenset(),
     unsettled_after_s: float = UNSETTLED_AFTER_S_DEFAULT,
 ) -> AuditReport:
-    """The six checks in order, on `conn`; `reads` are `snap`'s records."""
+    """The seven checks in order, on `conn`; `reads` are `snap`'s records."""
     lookup = partial(db.final_statuses, conn)
     letters = frozenset() if isinstance(dead, str) else dead
     dlq_note = (f"DLQ not read: {dead}",) if isinstance(dead, str) else ()
@@ -175,6 +178,7 @@ def audit_ledger(
             check_acknowledged(snap, reads.acknowledged, lookup, letters, dlq_note),
             check_order(conn),
             check_unsettled(reads.unsettled, lookup, letters, unsettled_after_s),
+            check_holds(conn, unsettled_after_s),
         )
     )
 
@@ -193,6 +197,11 @@ def check_accounts(conn: Connection) -> CheckResult:
 def check_transfers(conn: Connection) -> CheckResult:
     found = db.bad_settlements(conn, EXAMPLES_PER_CHECK_MAX)
     return CheckResult(3, found.count, found.examples)
+
+
+def check_holds(conn: Connection, overdue_s: float = UNSETTLED_AFTER_S_DEFAULT) -> CheckResult:
+    found = db.hold_problems(conn, EXAMPLES_PER_CHECK_MAX, overdue_s)
+    return CheckResult(7, found.count, found.examples)
 
 
 def check_order(conn: Connection) -> CheckResult:

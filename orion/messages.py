@@ -2,7 +2,14 @@
 
 `orion.transfers`: key = debit account id (so one account's transfers keep their order in
 one partition); value = an accepted transfer. `orion.transfer-results`: key = transfer id;
-value = its final outcome. Amounts are integers in minor units; times are epoch milliseconds.
+value = its outcome (final, or `pending` for a hold; the hold's resolution is the outcome of
+the post / void / expire record that resolved it). Amounts are integers in minor units;
+times are epoch milliseconds.
+
+A record's `kind` is absent for an immediate transfer (the original format); a hold carries
+`"kind": "pending"` and `expires_at`; a post, void, expire or reversal carries its kind and
+`target` (the hold's id, or the reversed transfer's). Outcomes carry `kind` and `target` the
+same way.
 
 Decoding validates shape, types and every field the ledger would refuse to store (an amount
 outside 1..bigint, a currency that is not three letters, an account id that is empty, longer
@@ -19,7 +26,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from orion.domain.model import ACCOUNT_ID_CHARS_MAX, Transfer, pickled_by_fields
+from orion.domain.model import (
+    ACCOUNT_ID_CHARS_MAX,
+    TARGETED_KINDS,
+    Kind,
+    Transfer,
+    pickled_by_fields,
+)
 
 T = TypeVar("T")
 # The orchestrator's consumer group: its committed offsets mean "settled" (audit, status).
@@ -45,6 +58,7 @@ class AcceptedTransfer:
     transfer: Transfer
     accepted_at_ms: int
     metadata: dict[str, Any] | None = None
+    expires_at_ms: int | None = None  # a hold's timeout; None for every other kind
 
 
 @pickled_by_fields
@@ -82,6 +96,8 @@ class OutcomeRecord:
     currency: str
     accepted_at_ms: int
     settled_at_ms: int
+    kind: str = Kind.IMMEDIATE.value
+    target_id: str | None = None
 
 
 def outcome_of(
@@ -99,6 +115,8 @@ def outcome_of(
         currency=t.currency,
         accepted_at_ms=queued.accepted.accepted_at_ms,
         settled_at_ms=settled_at_ms,
+        kind=t.kind.value,
+        target_id=t.target_id,
     )
 
 
@@ -114,6 +132,12 @@ def encode_transfer(accepted: AcceptedTransfer) -> bytes:
     }
     if accepted.metadata:
         body["metadata"] = accepted.metadata
+    if t.kind != Kind.IMMEDIATE:
+        body["kind"] = t.kind.value
+    if t.target_id is not None:
+        body["target"] = t.target_id
+    if accepted.expires_at_ms is not None:
+        body["expires_at"] = accepted.expires_at_ms
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -124,35 +148,68 @@ def decode_transfer(raw: bytes | None) -> AcceptedTransfer:
         uuid.UUID(transfer_id)
     except ValueError:
         raise MessageError("field 'id' must be a UUID") from None
+    kind = _kind(body)
     transfer = Transfer(
         id=transfer_id,
         debit_account_id=_account(body, "debit"),
         credit_account_id=_account(body, "credit"),
         amount=_bounded(body, "amount", 1, BIGINT_MAX),
         currency=_currency(body),
+        kind=kind,
+        target_id=_uuid(body, "target") if kind in TARGETED_KINDS else None,
     )
+    if kind not in TARGETED_KINDS:
+        _absent(body, "target")
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise MessageError("field 'metadata' must be an object")
     accepted_at = _bounded(body, "accepted_at", 0, ACCEPTED_AT_MS_MAX)
-    return AcceptedTransfer(transfer, accepted_at, metadata)
+    expires_at = None
+    if kind == Kind.PENDING:
+        expires_at = _bounded(body, "expires_at", 0, ACCEPTED_AT_MS_MAX)
+    else:
+        _absent(body, "expires_at")
+    return AcceptedTransfer(transfer, accepted_at, metadata, expires_at)
+
+
+def _kind(body: dict[str, Any]) -> Kind:
+    value = body.get("kind", Kind.IMMEDIATE.value)
+    try:
+        return Kind(value)
+    except ValueError:
+        raise MessageError(f"field 'kind' must be one of {[k.value for k in Kind]}") from None
+
+
+def _uuid(body: dict[str, Any], name: str) -> str:
+    value = _field(body, name, str)
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise MessageError(f"field {name!r} must be a UUID") from None
+
+
+def _absent(body: dict[str, Any], name: str) -> None:
+    if name in body:
+        raise MessageError(f"field {name!r} does not belong to kind {body.get('kind')!r}")
 
 
 def encode_outcome(outcome: OutcomeRecord) -> bytes:
-    return json.dumps(
-        {
-            "id": outcome.transfer_id,
-            "status": outcome.status,
-            "reason": outcome.reason,
-            "debit": outcome.debit_account_id,
-            "credit": outcome.credit_account_id,
-            "amount": outcome.amount,
-            "currency": outcome.currency,
-            "accepted_at": outcome.accepted_at_ms,
-            "settled_at": outcome.settled_at_ms,
-        },
-        separators=(",", ":"),
-    ).encode()
+    body: dict[str, Any] = {
+        "id": outcome.transfer_id,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "debit": outcome.debit_account_id,
+        "credit": outcome.credit_account_id,
+        "amount": outcome.amount,
+        "currency": outcome.currency,
+        "accepted_at": outcome.accepted_at_ms,
+        "settled_at": outcome.settled_at_ms,
+    }
+    if outcome.kind != Kind.IMMEDIATE:
+        body["kind"] = outcome.kind
+    if outcome.target_id is not None:
+        body["target"] = outcome.target_id
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def decode_outcome(raw: bytes) -> OutcomeRecord:
@@ -170,6 +227,8 @@ def decode_outcome(raw: bytes) -> OutcomeRecord:
         currency=_field(body, "currency", str),
         accepted_at_ms=_field(body, "accepted_at", int),
         settled_at_ms=_field(body, "settled_at", int),
+        kind=_kind(body).value,
+        target_id=_uuid(body, "target") if "target" in body else None,
     )
 
 

@@ -10,10 +10,17 @@ redelivery, re-dispatch after a crash, two shards racing — can never apply twi
    already: those are repeats, answered with their stored outcome; the rest are new (an id
    twice in one batch: the first occurrence is new, the second a repeat);
 3. decide the new ones in order with the pure `decide_batch`;
-4. insert their final transfer rows ON CONFLICT (id) DO NOTHING RETURNING id, then entries
-   and balances, set-based; commit. An id that another transaction stored meanwhile (only
+4. insert their final transfer rows ON CONFLICT (id) DO NOTHING RETURNING id, then the
+   targets they changed (a hold resolved, a transfer reversed), entries, balances and
+   pending amounts, set-based; commit. An id that another transaction stored meanwhile (only
    possible when it reuses the id for a transfer on other accounts) makes the insert return
    fewer rows: the whole transaction rolls back and raises, and the retry sees it stored.
+
+Holds and reversals (orion.domain.decision): the rows their records target are read after
+the locks, like the stored ids. A post, void or expire record carries its hold's accounts
+and a reversal its original's turned round, so the transaction that last changed a target
+held the same account locks: the read sees its latest state. A hold's row is the one row
+written twice (inserted `pending`, updated when resolved).
 
 Before, the rows were claimed first ('claimed') and finalised by an UPDATE, which wrote a
 second version of every transfer row (`python -m load.db_layers`, alternated pairs: apply_batch
@@ -48,6 +55,7 @@ import psycopg
 
 from orion.adapters.postgres import CONNECT_TIMEOUT_S
 from orion.domain import AccountState, Decision, LedgerInvariantError, Reason, Status, decide_batch
+from orion.domain.model import Kind, Target
 from orion.domain.planner import BATCH_TRANSFERS_MAX
 from orion.messages import DEAD_LETTERED, OutcomeRecord, QueuedTransfer, outcome_of
 from orion.orchestration.isolation import Unsettleable, settle_isolating
@@ -74,9 +82,46 @@ FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::te
 ON CONFLICT (id) DO NOTHING
 RETURNING id::text
 """
+# The same, for a batch with holds or reversals (the columns an immediate transfer leaves at
+# their defaults are only sent when some record needs them).
+INSERT_FINAL_KINDS = f"""
+INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, currency, status,
+                       reason, batch_id, shard, kafka_partition, kafka_offset, metadata,
+                       accepted_at, settled_at, settle_seq, kind, target_id, expires_at)
+SELECT u.id, u.debit, u.credit, u.amount, u.currency, u.status, u.reason, %s, %s, u.p, u.o,
+       u.meta, to_timestamp(u.acc / 1000.0), %s,
+       (SELECT nextval('transfer_settle_seq')) * {SETTLE_SEQ_STRIDE} + u.pos,
+       u.kind, u.target, to_timestamp(u.expires / 1000.0)
+FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[],
+            %b::text[], %b::int[], %b::bigint[], %b::jsonb[], %b::bigint[], %b::int[],
+            %b::text[], %b::uuid[], %b::bigint[])
+     AS u(id, debit, credit, amount, currency, status, reason, p, o, meta, acc, pos,
+          kind, target, expires)
+ON CONFLICT (id) DO NOTHING
+RETURNING id::text
+"""
+TARGETS = """
+SELECT id::text, kind, status, debit_account_id, credit_account_id, amount, currency,
+       posted_amount, reversed_amount
+FROM transfers WHERE id = ANY(%b::uuid[])
+"""
+SET_TARGETS = """
+UPDATE transfers t SET status = v.status, posted_amount = v.posted, reversed_amount = v.rev
+FROM unnest(%b::uuid[], %b::text[], %b::bigint[], %b::bigint[]) AS v(id, status, posted, rev)
+WHERE t.id = v.id
+"""
+# Balances and pending amounts in one statement when holds changed: the CHECK on the
+# available balance holds for the final row, not necessarily for a half-updated one.
+SET_BALANCES_AND_PENDING = """
+UPDATE accounts a SET balance = coalesce(v.balance, a.balance),
+                      pending_debits = coalesce(v.debits, a.pending_debits),
+                      pending_credits = coalesce(v.credits, a.pending_credits), updated_at = %s
+FROM unnest(%b::text[], %b::bigint[], %b::bigint[], %b::bigint[])
+     AS v(id, balance, debits, credits) WHERE a.id = v.id
+"""
 STORED = """
 SELECT id::text, status, reason, debit_account_id, credit_account_id, amount, currency,
-       accepted_at, settled_at, metadata
+       accepted_at, settled_at, metadata, kind, target_id::text
 FROM transfers WHERE id = ANY(%b::uuid[])
 """
 # A record the database refused is stored as a final rejection without its metadata (the
@@ -84,9 +129,10 @@ FROM transfers WHERE id = ANY(%b::uuid[])
 REJECT_INVALID = f"""
 INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, currency, status,
                        reason, batch_id, shard, kafka_partition, kafka_offset, accepted_at,
-                       settled_at, settle_seq)
+                       settled_at, settle_seq, kind, target_id, expires_at)
 VALUES (%s::uuid, %s, %s, %s, %s, 'rejected', %s, %s, %s, %s, %s, to_timestamp(%s / 1000.0),
-        %s, nextval('transfer_settle_seq') * {SETTLE_SEQ_STRIDE})
+        %s, nextval('transfer_settle_seq') * {SETTLE_SEQ_STRIDE}, %s, %s::uuid,
+        to_timestamp(%s / 1000.0))
 ON CONFLICT (id) DO NOTHING
 RETURNING id::text
 """
@@ -95,7 +141,7 @@ RETURNING id::text
 RECORD_FAILURE_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
 DUPLICATE_ID = "duplicate_id"  # dead-letter reason: a settled id reused for another transfer
 LOCK_ACCOUNTS = """
-SELECT id, currency, balance, overdraft_limit FROM accounts
+SELECT id, currency, balance, overdraft_limit, pending_debits, pending_credits FROM accounts
 WHERE id = ANY(%b::text[]) ORDER BY id FOR UPDATE
 """
 SET_BALANCES = """
@@ -174,12 +220,16 @@ def _settle(
     settled_at: datetime,
 ) -> list[OutcomeRecord]:
     accounts = {
-        str(r[0]): AccountState(str(r[0]), str(r[1]), int(r[2]), _opt_int(r[3]))  # type: ignore[call-overload]
+        str(r[0]): AccountState(
+            str(r[0]), str(r[1]), _int(r[2]), _opt_int(r[3]), _int(r[4]), _int(r[5])
+        )
         for r in locked.fetchall()
     }
     if not fresh:
         return []
-    decision = decide_batch([q.accepted.transfer for q in fresh], accounts)
+    aimed = [q.accepted.transfer.target_id for q in fresh if q.accepted.transfer.target_id]
+    targets = _targets(conn, aimed) if aimed else {}
+    decision = decide_batch([q.accepted.transfer for q in fresh], accounts, targets)
     inserted = _write(conn, fresh, decision, batch_id, shard, settled_at)
     if inserted != len(fresh):
         # Only a transfer on other accounts reusing one of these ids can have been stored
@@ -202,16 +252,33 @@ def _write(
 ) -> int:
     """The final transfer rows first (the entries refer to them), then entries and balances;
     how many transfer rows were inserted."""
-    cols: list[list[object]] = [[] for _ in range(12)]
+    kinds = any(q.accepted.transfer.kind != Kind.IMMEDIATE for q in fresh)
+    cols: list[list[object]] = [[] for _ in range(15 if kinds else 12)]
     for pos, (q, o) in enumerate(zip(fresh, decision.outcomes, strict=True)):
         t, a = q.accepted.transfer, q.accepted
         meta = json.dumps(a.metadata) if a.metadata is not None else None
         reason = None if o.reason is None else str(o.reason)
         row = (t.id, t.debit_account_id, t.credit_account_id, t.amount, t.currency, str(o.status))
-        values = (*row, reason, q.partition, q.offset, meta, a.accepted_at_ms, pos)
+        values: tuple[object, ...] = (
+            *row, reason, q.partition, q.offset, meta, a.accepted_at_ms, pos
+        )  # fmt: skip
+        if kinds:
+            values = (*values, t.kind.value, t.target_id, a.expires_at_ms)
         for col, value in zip(cols, values, strict=True):
             col.append(value)
-    inserted = conn.execute(INSERT_FINAL, (batch_id, shard, settled_at, *cols))
+    insert = INSERT_FINAL_KINDS if kinds else INSERT_FINAL
+    inserted = conn.execute(insert, (batch_id, shard, settled_at, *cols))
+    if decision.targets:
+        ts = decision.targets.values()
+        conn.execute(
+            SET_TARGETS,
+            (
+                [t.id for t in ts],
+                [str(t.status) for t in ts],
+                [t.posted_amount for t in ts],
+                [t.reversed_amount for t in ts],
+            ),
+        )
     if decision.entries:
         es = decision.entries
         conn.execute(
@@ -223,10 +290,41 @@ def _write(
                 [e.balance_after for e in es],
             ),
         )
-    if decision.balances:
+    if decision.pending:
+        _set_balances_and_pending(conn, decision, settled_at)
+    elif decision.balances:
         ids, balances = zip(*decision.balances.items(), strict=True)
         conn.execute(SET_BALANCES, (settled_at, list(ids), list(balances)))
     return len(inserted.fetchall())
+
+
+def _set_balances_and_pending(conn: Conn, decision: Decision, settled_at: datetime) -> None:
+    ids = sorted(decision.balances.keys() | decision.pending.keys())
+    balances = [decision.balances.get(i) for i in ids]
+    pending = [decision.pending.get(i) for i in ids]
+    # NULL: unchanged (an account whose balance moved while its pending amounts did not).
+    debits = [p[0] if p else None for p in pending]
+    credits = [p[1] if p else None for p in pending]
+    conn.execute(SET_BALANCES_AND_PENDING, (settled_at, ids, balances, debits, credits))
+
+
+def _targets(conn: Conn, ids: Sequence[str]) -> dict[str, Target]:
+    """The stored state of the transfers that hold actions and reversals name."""
+    rows = conn.execute(TARGETS, (list(set(ids)),)).fetchall()
+    return {
+        str(r[0]): Target(
+            str(r[0]),
+            Kind(str(r[1])),
+            Status(str(r[2])),
+            str(r[3]),
+            str(r[4]),
+            _int(r[5]),
+            str(r[6]).strip(),
+            _opt_int(r[7]),
+            _int(r[8]),
+        )
+        for r in rows
+    }
 
 
 def reject_invalid(
@@ -248,7 +346,8 @@ def reject_invalid(
             (
                 t.id, t.debit_account_id, t.credit_account_id, t.amount, t.currency,
                 str(Reason.INVALID_RECORD), batch_id, shard, queued.partition, queued.offset,
-                queued.accepted.accepted_at_ms, settled_at,
+                queued.accepted.accepted_at_ms, settled_at, t.kind.value, t.target_id,
+                queued.accepted.expires_at_ms,
             ),
         ).fetchone()  # fmt: skip
         if row is None:
@@ -280,8 +379,9 @@ def _same_transfer(row: tuple[Any, ...], queued: QueuedTransfer) -> bool:
     """Does the stored row carry the record's transfer? Metadata counts too, except on a row
     stored as `invalid_record`, which was stored without it."""
     t = queued.accepted.transfer
-    body = (t.debit_account_id, t.credit_account_id, t.amount, t.currency)
-    if (str(row[3]), str(row[4]), int(row[5]), str(row[6]).strip()) != body:
+    body = (t.debit_account_id, t.credit_account_id, t.amount, t.currency, t.kind, t.target_id)
+    stored = (str(row[3]), str(row[4]), int(row[5]), str(row[6]).strip(), str(row[10]), row[11])
+    if stored != body:
         return False
     return bool(row[2] == Reason.INVALID_RECORD or row[9] == queued.accepted.metadata)
 
@@ -297,7 +397,13 @@ def _storedoutcome_of(row: tuple[Any, ...]) -> OutcomeRecord:
         currency=str(row[6]).strip(),
         accepted_at_ms=_ms(row[7]),
         settled_at_ms=_ms(row[8]),
+        kind=str(row[10]),
+        target_id=row[11],
     )
+
+
+def _int(value: object) -> int:
+    return int(value)  # type: ignore[call-overload,no-any-return]
 
 
 def _opt_int(value: object) -> int | None:

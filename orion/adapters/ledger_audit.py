@@ -75,20 +75,23 @@ SELECT count(*) OVER (), format('account %%s: %%s', a.id, concat_ws('; ',
     CASE WHEN e.balance_after <> a.balance
         THEN format('balance %%s but latest entry %%s left %%s', a.balance, e.id, e.balance_after)
     END,
-    CASE WHEN a.balance < -a.overdraft_limit
-        THEN format('balance %%s below overdraft limit %%s', a.balance, a.overdraft_limit) END))
+    CASE WHEN a.balance - a.pending_debits < -a.overdraft_limit
+        THEN format('balance %%s%%s below overdraft limit %%s', a.balance,
+            CASE WHEN a.pending_debits > 0
+                THEN format(' less pending debits %%s', a.pending_debits) ELSE '' END,
+            a.overdraft_limit) END))
 FROM accounts a
 LEFT JOIN sums s ON s.account_id = a.id
 LEFT JOIN entries e ON e.id = s.last_id
 WHERE a.balance <> coalesce(s.total, 0) OR e.balance_after <> a.balance
-   OR a.balance < -a.overdraft_limit
+   OR a.balance - a.pending_debits < -a.overdraft_limit
 ORDER BY a.id LIMIT %(limit)s
 """
 
 
 def account_mismatches(conn: Connection, limit: int) -> Findings:
     """Accounts whose balance is not their entries' sum, nor their latest balance_after, or
-    that are below their overdraft limit."""
+    whose available balance (balance - pending debits) is below their overdraft limit."""
     return _findings(conn, _ACCOUNT_MISMATCHES, limit)
 
 
@@ -103,22 +106,30 @@ SELECT count(*) OVER (), format('transfer %%s (%%s): %%s', t.id, t.status, p.pro
 FROM transfers t LEFT JOIN agg ON agg.transfer_id = t.id
 CROSS JOIN LATERAL (SELECT CASE
     WHEN t.status = 'claimed' THEN 'claimed but never settled'
-    WHEN t.status = 'completed'
+    WHEN NOT (t.status = 'rejected'
+        OR (t.kind IN ('immediate', 'reversal') AND t.status = 'completed')
+        OR (t.kind = 'pending' AND t.status IN ('pending', 'posted', 'voided', 'expired'))
+        OR (t.kind = 'post' AND t.status = 'posted')
+        OR (t.kind = 'void' AND t.status = 'voided')
+        OR (t.kind = 'expire' AND t.status = 'expired'))
+        THEN format('status %%s is not one a %%s record settles with', t.status, t.kind)
+    WHEN (t.status = 'completed' OR t.kind = 'post' AND t.status = 'posted')
         AND NOT (coalesce(agg.n, 0) = 2 AND agg.total = 0 AND agg.d = 1 AND agg.c = 1)
         THEN format('%%s entries summing to %%s (%%s debit of -%%s, %%s credit of +%%s)',
             coalesce(agg.n, 0), coalesce(agg.total, 0), coalesce(agg.d, 0), t.amount,
             coalesce(agg.c, 0), t.amount)
-    WHEN t.status = 'rejected' AND agg.n IS NOT NULL THEN format('%%s entries', agg.n)
+    WHEN NOT (t.status = 'completed' OR t.kind = 'post' AND t.status = 'posted')
+        AND agg.n IS NOT NULL THEN format('%%s entries, yet it moves no money', agg.n)
     WHEN t.status = 'rejected' AND coalesce(t.reason, '') = '' THEN 'no reason'
-    WHEN t.status NOT IN ('completed', 'rejected') THEN 'unknown status'
 END AS problem) p
 WHERE p.problem IS NOT NULL ORDER BY t.id LIMIT %(limit)s
 """
 
 
 def bad_settlements(conn: Connection, limit: int) -> Findings:
-    """Transfers left claimed, completed without exactly their two entries, or rejected
-    with entries or without a reason."""
+    """Transfers left claimed, with a status their kind cannot settle with, moving money
+    (completed, or a post that posted) without exactly their two entries, with entries
+    though they move none (rejected, holds, voids, expiries), or rejected without a reason."""
     return _findings(conn, _BAD_SETTLEMENTS, limit)
 
 
@@ -148,6 +159,76 @@ def order_breaks(conn: Connection, limit: int) -> Findings:
     increase, and Kafka-sourced transfers without a settle_seq. Two transfers claiming the
     same coordinates (only test fixtures do) have no acceptance order, so are not compared."""
     return _findings(conn, _ORDER_BREAKS, limit)
+
+
+_HOLD_PROBLEMS = """
+WITH open_holds AS (
+    SELECT account_id, sum(debits) AS debits, sum(credits) AS credits FROM (
+        SELECT debit_account_id AS account_id, amount AS debits, 0 AS credits
+        FROM transfers WHERE kind = 'pending' AND status = 'pending'
+        UNION ALL
+        SELECT credit_account_id, 0, amount
+        FROM transfers WHERE kind = 'pending' AND status = 'pending') x
+    GROUP BY account_id
+), actions AS (
+    SELECT target_id, count(*) AS n, min(status) AS status, min(amount) AS amount
+    FROM transfers WHERE kind IN ('post', 'void', 'expire') AND status <> 'rejected'
+    GROUP BY target_id
+), reversals AS (
+    SELECT target_id, sum(amount) AS total
+    FROM transfers WHERE kind = 'reversal' AND status = 'completed' GROUP BY target_id
+), problems AS (
+    SELECT a.id AS key, format('account %%s: pending debits / credits %%s / %%s, but its open'
+        ' holds sum to %%s / %%s', a.id, a.pending_debits, a.pending_credits,
+        coalesce(o.debits, 0), coalesce(o.credits, 0)) AS problem
+    FROM accounts a LEFT JOIN open_holds o ON o.account_id = a.id
+    WHERE a.pending_debits <> coalesce(o.debits, 0) OR a.pending_credits <> coalesce(o.credits, 0)
+    UNION ALL
+    SELECT h.id::text, format('hold %%s (%%s): %%s', h.id, h.status, p.problem)
+    FROM transfers h LEFT JOIN actions x ON x.target_id = h.id
+    CROSS JOIN LATERAL (SELECT CASE
+        WHEN x.n > 1 THEN format('resolved %%s times', x.n)
+        WHEN h.status IN ('pending', 'rejected') AND x.n IS NOT NULL
+            THEN format('yet %%s by a record', x.status)
+        WHEN h.status IN ('posted', 'voided', 'expired') AND x.n IS NULL
+            THEN 'no post, void or expire record resolved it'
+        WHEN x.status <> h.status THEN format('but its record settled %%s', x.status)
+        WHEN h.status = 'posted' AND h.posted_amount IS DISTINCT FROM x.amount
+            THEN format('posted_amount %%s, but its post moved %%s', h.posted_amount, x.amount)
+        WHEN h.posted_amount > h.amount
+            THEN format('posted %%s of a hold of %%s', h.posted_amount, h.amount)
+        WHEN h.status = 'pending' AND h.expires_at < now() - make_interval(secs => %(overdue_s)s)
+            THEN format('expired at %%s, still pending', h.expires_at)
+    END AS problem) p
+    WHERE h.kind = 'pending' AND p.problem IS NOT NULL
+    UNION ALL
+    SELECT x.target_id::text, format('transfer %%s: %%s %%s it, but it is not a hold',
+        x.target_id, x.n, x.status)
+    FROM actions x JOIN transfers t ON t.id = x.target_id WHERE t.kind <> 'pending'
+    UNION ALL
+    SELECT t.id::text, format('transfer %%s (%%s %%s of %%s): reversed_amount %%s, completed'
+        ' reversals %%s', t.id, t.kind, t.status, coalesce(t.posted_amount, t.amount),
+        t.reversed_amount, coalesce(r.total, 0))
+    FROM transfers t LEFT JOIN reversals r ON r.target_id = t.id
+    WHERE (t.reversed_amount > 0 OR r.total IS NOT NULL)
+      AND (t.reversed_amount <> coalesce(r.total, 0)
+        OR t.reversed_amount > CASE
+            WHEN t.kind IN ('immediate', 'reversal') AND t.status = 'completed' THEN t.amount
+            WHEN t.kind = 'pending' AND t.status = 'posted' THEN t.posted_amount
+            ELSE 0 END)
+)
+SELECT count(*) OVER (), problem FROM problems ORDER BY key LIMIT %(limit)s
+"""
+
+
+def hold_problems(conn: Connection, limit: int, overdue_s: float) -> Findings:
+    """Accounts whose pending amounts are not the sum of their open holds; holds resolved
+    more than once, resolved without a record that did it, posted above the held amount,
+    or still pending `overdue_s` past their timeout (the expiry is stuck); post / void /
+    expire records that settled on something not a hold; transfers whose reversed amount
+    is not the sum of their completed reversals, or exceeds what they moved."""
+    rows = conn.execute(_HOLD_PROBLEMS, {"limit": limit, "overdue_s": overdue_s}).fetchall()
+    return Findings(int(rows[0][0]) if rows else 0, tuple(str(row[1]) for row in rows))
 
 
 def final_statuses(conn: Connection, ids: Sequence[str]) -> dict[str, str]:

@@ -112,12 +112,13 @@ def ledger(shadow: Connection) -> Ledger:
 
 
 def failing(conn: Connection) -> dict[int, audit.CheckResult]:
-    """The failed checks among the four database-only ones, by number."""
+    """The failed checks among the five database-only ones, by number."""
     results = [
         audit.check_balances_sum(conn),
         audit.check_accounts(conn),
         audit.check_transfers(conn),
         audit.check_order(conn),
+        audit.check_holds(conn),
     ]
     return {r.number: r for r in results if not r.ok}
 
@@ -176,6 +177,85 @@ def test_balance_below_the_overdraft_limit(ledger: Ledger) -> None:
     assert failed[2].examples == ("account A: balance -300 below overdraft limit 0",)
 
 
+def hold(book: Ledger, amount: int, status: str = "pending", expires: str = "1 hour") -> str:
+    """A hold of A -> B as the shard stores it: the row, and (while open) A's and B's
+    pending amounts."""
+    hold_id = book.record("A", "B", amount, status)
+    book.conn.execute(
+        "UPDATE transfers SET kind = 'pending', expires_at = now() + %s::interval WHERE id = %s",
+        (expires, hold_id),
+    )
+    if status == "pending":
+        book.conn.execute(
+            "UPDATE accounts SET pending_debits = pending_debits + %s WHERE id = 'A'", (amount,)
+        )
+        book.conn.execute(
+            "UPDATE accounts SET pending_credits = pending_credits + %s WHERE id = 'B'", (amount,)
+        )
+    return hold_id
+
+
+def act(book: Ledger, kind: str, status: str, target: str, amount: int) -> str:
+    """A post / void / expire / reversal row naming `target` (no entries, no balances)."""
+    debit, credit = ("B", "A") if kind == "reversal" else ("A", "B")
+    row_id = book.record(debit, credit, amount, status, "hold_not_pending" * (status == "rejected"))
+    book.conn.execute(
+        "UPDATE transfers SET kind = %s, target_id = %s WHERE id = %s", (kind, target, row_id)
+    )
+    return row_id
+
+
+def test_open_and_resolved_holds_and_a_bounded_reversal_pass(ledger: Ledger) -> None:
+    """Positive control for check 7: one open hold, one voided, one posted (its post moved
+    the money), a transfer half reversed."""
+    hold(ledger, 100)
+    voided = hold(ledger, 50, "voided")
+    act(ledger, "void", "voided", voided, 50)
+    posted = hold(ledger, 70, "posted")
+    ledger.conn.execute("UPDATE transfers SET posted_amount = 40 WHERE id = %s", (posted,))
+    act(ledger, "void", "rejected", posted, 70)  # a losing void: harmless
+    post = ledger.move("A", "B", 40)  # the post moves the money, as the shard books it
+    ledger.conn.execute(
+        "UPDATE transfers SET kind = 'post', status = 'posted', target_id = %s WHERE id = %s",
+        (posted, post),
+    )
+    original = ledger.move("A", "B", 30)
+    back = ledger.move("B", "A", 15)
+    ledger.conn.execute(
+        "UPDATE transfers SET kind = 'reversal', target_id = %s WHERE id = %s", (original, back)
+    )
+    ledger.conn.execute("UPDATE transfers SET reversed_amount = 15 WHERE id = %s", (original,))
+    assert failing(ledger.conn) == {}
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "problem"),
+    [
+        ("UPDATE accounts SET pending_debits = 1 WHERE id = 'A'", "account A: pending debits"),
+        ("double", "resolved 2 times"),
+        ("overdue", "still pending"),
+        ("reversal", "reversed_amount 50, completed reversals 0"),
+    ],
+)
+def test_holds_and_reversals_that_do_not_add_up(ledger: Ledger, corrupt: str, problem: str) -> None:
+    """Pending amounts that are not the open holds, a hold voided and expired, a hold left
+    pending past its timeout, a reversed amount no reversal accounts for: check 7 only."""
+    if corrupt == "double":
+        voided = hold(ledger, 50, "voided")
+        act(ledger, "void", "voided", voided, 50)
+        act(ledger, "expire", "expired", voided, 50)
+    elif corrupt == "overdue":
+        hold(ledger, 50, expires="-2 hours")
+    elif corrupt == "reversal":
+        original = ledger.move("A", "B", 60)
+        ledger.conn.execute("UPDATE transfers SET reversed_amount = 50 WHERE id = %s", (original,))
+    else:
+        ledger.conn.execute(corrupt)
+    failed = failing(ledger.conn)
+    assert set(failed) == {7}, failed
+    assert problem in failed[7].examples[0]
+
+
 @pytest.mark.parametrize(
     ("status", "reason", "problem"),
     [
@@ -219,7 +299,9 @@ def test_rejected_transfer_with_entries(ledger: Ledger) -> None:
     )
     failed = failing(ledger.conn)
     assert set(failed) == {3}
-    assert failed[3].examples == (f"transfer {transfer_id} (rejected): 2 entries",)
+    assert failed[3].examples == (
+        f"transfer {transfer_id} (rejected): 2 entries, yet it moves no money",
+    )
 
 
 def test_later_accepted_transfer_settled_first(ledger: Ledger) -> None:

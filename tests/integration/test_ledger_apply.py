@@ -8,6 +8,7 @@ audit's per-account order check never compares them with real Kafka-sourced tran
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +18,7 @@ import pytest
 from orion.adapters import ledger
 from orion.config import Settings
 from orion.domain import Transfer, world_account_id
+from orion.domain.model import Kind
 from orion.messages import AcceptedTransfer, QueuedTransfer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("audited")]
@@ -43,9 +45,21 @@ def accounts(settings: Settings, unique: str) -> Iterator[tuple[str, str]]:
     yield a, b
 
 
-def _q(debit: str, credit: str, amount: int, transfer_id: str | None = None) -> QueuedTransfer:
-    t = Transfer(transfer_id or str(uuid.uuid4()), debit, credit, amount, "SEK")
-    return QueuedTransfer(AcceptedTransfer(t, 1_700_000_000_000), 0, 0)
+def _q(
+    debit: str,
+    credit: str,
+    amount: int,
+    transfer_id: str | None = None,
+    kind: Kind = Kind.IMMEDIATE,
+    target: str | None = None,
+) -> QueuedTransfer:
+    t = Transfer(transfer_id or str(uuid.uuid4()), debit, credit, amount, "SEK", kind, target)
+    # A hold open after a failed test must not look stuck to the audit: expires in an hour.
+    expires = time.time_ns() // 1_000_000 + 3_600_000 if kind == Kind.PENDING else None
+    return QueuedTransfer(AcceptedTransfer(t, ACCEPTED_AT_MS, None, expires), 0, 0)
+
+
+ACCEPTED_AT_MS = 1_700_000_000_000
 
 
 def _balance(settings: Settings, account: str) -> int:
@@ -162,3 +176,82 @@ def test_an_id_stored_meanwhile_for_other_accounts_rolls_the_batch_back(
         ("dead_lettered", "duplicate_id"),
     ]
     assert (_balance(settings, a), _balance(settings, b)) == (9_300, 700)
+
+
+def _row(settings: Settings, sql: str, *args: object) -> tuple[object, ...]:
+    with psycopg.connect(settings.postgres_dsn) as conn:
+        row = conn.execute(sql, args).fetchone()
+    assert row is not None
+    return row
+
+
+def _apply(settings: Settings, *batch: QueuedTransfer) -> list[tuple[str, str | None]]:
+    with ledger.connect(settings.postgres_dsn) as conn:
+        outcomes = ledger.apply_batch(conn, list(batch), str(uuid.uuid4()), 0)
+    return [(o.status, o.reason) for o in outcomes]
+
+
+def test_a_hold_reserves_then_a_partial_post_moves_and_releases(
+    settings: Settings, accounts: tuple[str, str]
+) -> None:
+    """Hold 6,000 of A's 10,000: A can spend 4,000 more, not 4,001; posting 2,500 moves 2,500
+    and releases the rest; a second post and a void then lose (hold_not_pending); the audit
+    (run after the test) sees pending amounts that match the open holds."""
+    a, b = accounts
+    hold = str(uuid.uuid4())
+    assert _apply(settings, _q(a, b, 6_000, hold, Kind.PENDING)) == [("pending", None)]
+    pending = "SELECT balance, pending_debits, pending_credits FROM accounts WHERE id = %s"
+    assert _row(settings, pending, a) == (10_000, 6_000, 0)
+    assert _row(settings, pending, b) == (0, 0, 6_000)
+    assert _apply(settings, _q(a, b, 4_001), _q(a, b, 4_000)) == [
+        ("rejected", "insufficient_funds"),
+        ("completed", None),
+    ]
+    post, again = str(uuid.uuid4()), str(uuid.uuid4())
+    assert _apply(
+        settings,
+        _q(a, b, 2_500, post, Kind.POST, hold),
+        _q(a, b, 2_500, again, Kind.POST, hold),
+        _q(a, b, 6_000, None, Kind.VOID, hold),
+    ) == [("posted", None), ("rejected", "hold_not_pending"), ("rejected", "hold_not_pending")]
+    assert _row(settings, pending, a) == (10_000 - 4_000 - 2_500, 0, 0)
+    assert _row(settings, pending, b) == (6_500, 0, 0)
+    held = "SELECT status, posted_amount FROM transfers WHERE id = %s"
+    assert _row(settings, held, hold) == ("posted", 2_500)
+    entries = "SELECT count(*), sum(delta) FROM entries WHERE transfer_id = %s"
+    assert _row(settings, entries, post) == (2, 0)
+    assert _row(settings, entries, hold) == (0, None)
+    # Redelivered: the stored outcomes, nothing moves again.
+    assert _apply(settings, _q(a, b, 2_500, post, Kind.POST, hold)) == [("posted", None)]
+    assert _row(settings, pending, a) == (3_500, 0, 0)
+
+
+def test_a_hold_and_its_void_in_one_batch_and_a_reversal_of_a_reversal(
+    settings: Settings, accounts: tuple[str, str]
+) -> None:
+    """A hold voided in the batch that opened it leaves nothing pending; a transfer reversed
+    in part, then that reversal reversed, never exceeds what each moved."""
+    a, b = accounts
+    hold, moved, back = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    assert _apply(
+        settings,
+        _q(a, b, 1_000, hold, Kind.PENDING),
+        _q(a, b, 1_000, None, Kind.VOID, hold),
+        _q(a, b, 3_000, moved),
+        _q(b, a, 2_000, back, Kind.REVERSAL, moved),
+        _q(b, a, 1_001, None, Kind.REVERSAL, moved),
+        _q(a, b, 2_000, None, Kind.REVERSAL, back),
+    ) == [
+        ("pending", None),
+        ("voided", None),
+        ("completed", None),
+        ("completed", None),
+        ("rejected", "reversal_exceeds_original"),
+        ("completed", None),
+    ]
+    state = "SELECT status, reversed_amount FROM transfers WHERE id = %s"
+    assert _row(settings, state, hold) == ("voided", 0)
+    assert _row(settings, state, moved) == ("completed", 2_000)
+    assert _row(settings, state, back) == ("completed", 2_000)
+    balances = "SELECT balance, pending_debits FROM accounts WHERE id = %s"
+    assert _row(settings, balances, a) == (7_000, 0)

@@ -15,6 +15,7 @@ from orion.messages import (
     MESSAGE_BYTES_MAX,
     MessageError,
     decode_transfer,
+    encode_transfer,
 )
 
 GOOD: dict[str, Any] = {
@@ -87,3 +88,43 @@ def test_values_at_the_bounds_decode() -> None:
     accepted = decode_transfer(record)
     assert accepted.transfer.amount == BIGINT_MAX
     assert accepted.metadata == {"x": "\u0000"}
+
+
+HOLD_ID = str(uuid.uuid4())
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"kind": "pending", "expires_at": 1_700_000_360_000},
+        {"kind": "post", "target": HOLD_ID},
+        {"kind": "void", "target": HOLD_ID},
+        {"kind": "expire", "target": HOLD_ID},
+        {"kind": "reversal", "target": HOLD_ID},
+    ],
+)
+def test_holds_and_reversals_round_trip(changes: dict[str, Any]) -> None:
+    """Every kind survives encode(decode(record)) byte for byte in meaning."""
+    accepted = decode_transfer(raw(**changes))
+    assert accepted.transfer.kind == changes["kind"]
+    assert json.loads(encode_transfer(accepted)) == {**GOOD, **changes}
+
+
+def test_an_immediate_record_keeps_the_original_format() -> None:
+    assert json.loads(encode_transfer(decode_transfer(raw()))) == GOOD
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"kind": "hold"}, "kind"),
+        ({"kind": "pending"}, "expires_at"),
+        ({"kind": "post"}, "target"),
+        ({"kind": "reversal", "target": "not-a-uuid"}, "target"),
+        ({"target": HOLD_ID}, "target"),
+        ({"expires_at": 1}, "expires_at"),
+    ],
+)
+def test_malformed_holds_and_reversals_are_refused(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(MessageError, match=field):
+        decode_transfer(raw(**changes))
