@@ -27,7 +27,10 @@ Conn = psycopg.AsyncConnection[Any]
 POOL_CONNECTIONS_MAX = 4  # API reads are rare next to produces; two cores share them
 POOL_WAIT_S = 5.0  # a request waits this long for a free connection, then 503
 
-_ACCOUNT_COLUMNS = "id, currency, balance, overdraft_limit, created_at, updated_at"
+_ACCOUNT_COLUMNS = (
+    "id, currency, balance, overdraft_limit, created_at, updated_at, pending_debits,"
+    " pending_credits"
+)
 ENSURE_WORLD = """
 INSERT INTO accounts (id, currency, balance, overdraft_limit) VALUES (%s, %s, 0, NULL)
 ON CONFLICT (id) DO NOTHING
@@ -44,8 +47,9 @@ ORDER BY id DESC LIMIT %s
 """
 SELECT_TRANSFER = """
 SELECT id::text AS id, status, reason, debit_account_id, credit_account_id, amount,
-       currency, accepted_at, settled_at
-FROM transfers WHERE id = %s::uuid AND status IN ('completed', 'rejected')
+       currency, accepted_at, settled_at, kind, target_id::text AS target_id, expires_at,
+       posted_amount, reversed_amount
+FROM transfers WHERE id = %s::uuid AND status <> 'claimed'
 """
 
 

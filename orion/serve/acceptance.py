@@ -152,7 +152,8 @@ class Acceptor:
 
 
 def _encode(item: Candidate, accepted_at_ms: int) -> bytes:
-    return encode_transfer(AcceptedTransfer(item.transfer, accepted_at_ms, item.metadata))
+    expires = None if item.timeout_ms is None else accepted_at_ms + item.timeout_ms
+    return encode_transfer(AcceptedTransfer(item.transfer, accepted_at_ms, item.metadata, expires))
 
 
 def _conflict(transfer_id: str) -> str:

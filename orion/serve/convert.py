@@ -13,14 +13,23 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from orion.domain.model import Transfer, world_account_id
+from orion.domain.model import Kind, Transfer, world_account_id
 from orion.domain.money import AmountError, format_amount, parse_amount
 from orion.messages import OutcomeRecord
 from orion.seeding import opening_transfer_id
 from orion.serve.errors import FieldError
 from orion.serve.idempotency import Candidate, StoredValue, candidate
 from orion.serve.ports import AccountRow, EntryRow, TransferRow
-from orion.serve.schemas import AccountOut, EntryOut, SeedTransactionIn, TransferIn, TransferView
+from orion.serve.schemas import (
+    HOLD_TIMEOUT_S_DEFAULT,
+    AccountOut,
+    EntryOut,
+    HoldPostIn,
+    ReverseIn,
+    SeedTransactionIn,
+    TransferIn,
+    TransferView,
+)
 
 # Zero as plain decimal text, unsigned: the OpenAPI pattern of these fields, exactly.
 _ZERO_TEXT = re.compile(r"0+(?:\.0+)?")
@@ -31,12 +40,78 @@ _CURSOR_TEXT = re.compile(r"e[0-9]{1,19}")  # "e" + a bigserial entries.id
 def transfer_candidate(body: TransferIn) -> Candidate:
     if body.debit_account_id == body.credit_account_id:
         raise FieldError("credit_account_id", "must differ from debit_account_id")
+    if body.timeout_s is not None and body.mode != "pending":
+        raise FieldError("timeout_s", 'only a hold ("mode": "pending") has a timeout')
     amount = parse_amount(body.amount, body.currency)
     transfer_id = str(body.id or uuid.uuid4())
+    kind = Kind(body.mode)
     transfer = Transfer(
-        transfer_id, body.debit_account_id, body.credit_account_id, amount, body.currency
+        transfer_id, body.debit_account_id, body.credit_account_id, amount, body.currency, kind
     )
-    return candidate(transfer, body.metadata)
+    if kind != Kind.PENDING:
+        return candidate(transfer, body.metadata)
+    return candidate(transfer, body.metadata, (body.timeout_s or HOLD_TIMEOUT_S_DEFAULT) * 1000)
+
+
+def hold_action_id(hold_id: str, kind: Kind) -> str:
+    """The id of the post / void of a hold: one per hold and kind, so repeating a post (or
+    a void) is the same transfer, answered as the first time."""
+    return str(uuid.uuid5(uuid.UUID(hold_id), kind.value))
+
+
+def hold_action_candidate(hold: TransferRow, kind: Kind, body: HoldPostIn | None) -> Candidate:
+    """The post or void record of a settled hold, or TargetStateError when the hold cannot take it
+    now; FieldError when the asked amount is above the held one."""
+    if hold.kind != Kind.PENDING:
+        raise TargetStateError(f"transfer {hold.id} is not a hold (it is {hold.kind})")
+    amount = hold.amount
+    if body is not None and body.amount is not None:
+        amount = parse_amount(body.amount, hold.currency)
+        if amount > hold.amount:
+            held = format_amount(hold.amount, hold.currency)
+            raise FieldError("amount", f"exceeds the held amount {held}")
+    transfer = Transfer(
+        hold_action_id(hold.id, kind), hold.debit_account_id, hold.credit_account_id, amount,
+        hold.currency, kind, hold.id,
+    )  # fmt: skip
+    return candidate(transfer, None)
+
+
+def reversal_candidate(original: TransferRow, body: ReverseIn | None) -> Candidate:
+    """A transfer moving back (part of) what `original` moved; TargetStateError when nothing is
+    left to reverse, FieldError when the amount asked is more than what is left."""
+    moved = _reversible(original)
+    if moved is None:
+        raise TargetStateError(
+            f"transfer {original.id} ({original.status}) moved no money to reverse"
+        )
+    left = moved - original.reversed_amount
+    if left <= 0:
+        raise TargetStateError(f"transfer {original.id} is reversed in full already")
+    amount = left
+    if body is not None and body.amount is not None:
+        amount = parse_amount(body.amount, original.currency)
+        if amount > left:
+            what = format_amount(left, original.currency)
+            raise FieldError("amount", f"exceeds what is left to reverse ({what})")
+    transfer = Transfer(
+        str((body and body.id) or uuid.uuid4()), original.credit_account_id,
+        original.debit_account_id, amount, original.currency, Kind.REVERSAL, original.id,
+    )  # fmt: skip
+    return candidate(transfer, body.metadata if body else None)
+
+
+def _reversible(row: TransferRow) -> int | None:
+    if row.kind in (Kind.IMMEDIATE, Kind.REVERSAL) and row.status == "completed":
+        return row.amount
+    if row.kind == Kind.PENDING and row.status == "posted":
+        return row.posted_amount
+    return None
+
+
+class TargetStateError(ValueError):
+    """The target's state refuses the action (409): a hold already resolved, a transfer
+    with nothing left to reverse, something that is not a hold."""
 
 
 def seed_candidate(body: SeedTransactionIn, currency: str) -> Candidate:
@@ -71,6 +146,9 @@ def account_out(row: AccountRow, opening_transfer_id: str | None = None) -> Acco
         id=row.id,
         currency=row.currency,
         balance=format_amount(row.balance, row.currency),
+        pending_debits=format_amount(row.pending_debits, row.currency),
+        pending_credits=format_amount(row.pending_credits, row.currency),
+        available=format_amount(row.balance - row.pending_debits, row.currency),
         overdraft_limit=None if limit is None else format_amount(limit, row.currency),
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -88,6 +166,9 @@ def entry_out(row: EntryRow, currency: str) -> EntryOut:
 
 
 def view_of_row(row: TransferRow) -> TransferView:
+    def fmt(minor: int | None) -> str | None:
+        return None if minor is None else format_amount(minor, row.currency)
+
     return TransferView.model_validate(
         {
             "id": row.id,
@@ -95,12 +176,21 @@ def view_of_row(row: TransferRow) -> TransferView:
             "reason": row.reason,
             "debit_account_id": row.debit_account_id,
             "credit_account_id": row.credit_account_id,
-            "amount": format_amount(row.amount, row.currency),
+            "amount": fmt(row.amount),
             "currency": row.currency,
             "accepted_at": row.accepted_at,
             "settled_at": row.settled_at,
+            "mode": row.kind,
+            "hold": row.target_id if row.kind in _HOLD_ACTIONS else None,
+            "reverses": row.target_id if row.kind == Kind.REVERSAL else None,
+            "expires_at": row.expires_at,
+            "posted_amount": fmt(row.posted_amount),
+            "reversed_amount": fmt(row.reversed_amount) if _reversible(row) else None,
         }
     )
+
+
+_HOLD_ACTIONS = (Kind.POST, Kind.VOID, Kind.EXPIRE)
 
 
 def carries(view: TransferView, item: Candidate) -> bool:
@@ -126,6 +216,8 @@ def view_of_outcome(outcome: OutcomeRecord) -> TransferView:
             currency=outcome.currency,
             accepted_at=_from_ms(outcome.accepted_at_ms),
             settled_at=_from_ms(outcome.settled_at_ms),
+            kind=outcome.kind,
+            target_id=outcome.target_id,
         )
     )
 

@@ -29,7 +29,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from orion.domain.model import Transfer
+from orion.domain.model import Kind, Transfer
 
 IDEM_WINDOW_MS_DEFAULT = 24 * 3600 * 1000  # ORION_IDEMPOTENCY_WINDOW_S's default
 # A claim whose owner died mid-produce frees itself after this; well above the send timeout.
@@ -52,6 +52,7 @@ class Candidate:
     canonical: str
     digest: str
     owner: str
+    timeout_ms: int | None = None  # a hold's: it expires this long after its acceptance
 
     @property
     def pending_value(self) -> str:
@@ -69,8 +70,10 @@ class StoredValue:
     body: dict[str, Any] | None = None
 
 
-def candidate(transfer: Transfer, metadata: dict[str, Any] | None) -> Candidate:
-    body = {
+def candidate(
+    transfer: Transfer, metadata: dict[str, Any] | None, timeout_ms: int | None = None
+) -> Candidate:
+    body: dict[str, Any] = {
         "id": transfer.id,
         "debit": transfer.debit_account_id,
         "credit": transfer.credit_account_id,
@@ -78,11 +81,13 @@ def candidate(transfer: Transfer, metadata: dict[str, Any] | None) -> Candidate:
         "currency": transfer.currency,
         "metadata": metadata or None,
     }
+    if transfer.kind != Kind.IMMEDIATE:  # an immediate transfer's digest is as it always was
+        body |= {"kind": transfer.kind.value, "target": transfer.target_id, "timeout": timeout_ms}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     raw = hashlib.sha256(canonical.encode()).digest()[:DIGEST_BYTES]
     digest = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     owner = f"{_PROCESS_TOKEN}.{next(_requests):x}"
-    return Candidate(transfer, metadata or None, canonical, digest, owner)
+    return Candidate(transfer, metadata or None, canonical, digest, owner, timeout_ms)
 
 
 def decode(value: str) -> StoredValue:

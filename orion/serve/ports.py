@@ -62,6 +62,8 @@ class AccountRow:
     overdraft_limit: int | None
     created_at: datetime
     updated_at: datetime
+    pending_debits: int = 0  # open holds debiting it
+    pending_credits: int = 0  # open holds crediting it
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,8 @@ class EntryRow:
 
 @dataclass(frozen=True, slots=True)
 class TransferRow:
-    """A settled transfer (status completed or rejected; never a shard's 'claimed' row)."""
+    """A settled transfer row (any status but a shard's old 'claimed'); the hold and
+    reversal columns keep their defaults for an immediate transfer."""
 
     id: str
     status: str
@@ -86,6 +89,11 @@ class TransferRow:
     currency: str
     accepted_at: datetime
     settled_at: datetime | None
+    kind: str = "immediate"
+    target_id: str | None = None
+    expires_at: datetime | None = None
+    posted_amount: int | None = None
+    reversed_amount: int = 0
 
 
 class Ledger(Protocol):

@@ -22,6 +22,8 @@ from orion.serve.fields import (
     SeedAccount,
 )
 
+HOLD_TIMEOUT_S_DEFAULT = 3600  # a hold nobody posts or voids is released after an hour
+HOLD_TIMEOUT_S_MAX = 30 * 24 * 3600  # and never reserves money for longer than 30 days
 BATCH_REQUEST_TRANSFERS_MAX = 1000  # one produce batch; larger bodies cost seconds to validate
 # A full batch (1,000 transfers of ~250 bytes) fits with room to spare; larger is refused (413).
 REQUEST_BODY_BYTES_MAX = 2 * 1024 * 1024
@@ -39,6 +41,30 @@ class TransferIn(Request):
     credit_account_id: AccountId
     amount: AmountIn
     currency: Currency
+    metadata: Metadata | None = None
+    mode: Literal["immediate", "pending"] = Field(
+        "immediate",
+        description="pending: reserve the amount on the debit account (a hold) until it is"
+        " posted, voided or expires",
+    )
+    timeout_s: int | None = Field(
+        None,
+        ge=1,
+        le=HOLD_TIMEOUT_S_MAX,
+        description=f"pending only: seconds until the hold expires (default"
+        f" {HOLD_TIMEOUT_S_DEFAULT})",
+    )
+
+
+class HoldPostIn(Request):
+    amount: AmountIn | None = Field(
+        None, description="at most the held amount (default: all of it); the rest is released"
+    )
+
+
+class ReverseIn(Request):
+    id: UUID | None = Field(None, description="client-chosen id of the reversal; else uuid4")
+    amount: AmountIn | None = Field(None, description="default: all that is not reversed yet")
     metadata: Metadata | None = None
 
 
@@ -82,7 +108,7 @@ class TransferView(BaseModel):
     """A transfer's current state; the body fields are null only if it is unknown here."""
 
     id: str
-    status: Literal["accepted", "completed", "rejected"]
+    status: Literal["accepted", "pending", "posted", "voided", "expired", "completed", "rejected"]
     reason: str | None = None
     debit_account_id: str | None = None
     credit_account_id: str | None = None
@@ -90,12 +116,29 @@ class TransferView(BaseModel):
     currency: str | None = None
     accepted_at: datetime | None = None
     settled_at: datetime | None = None
+    mode: Literal["immediate", "pending", "post", "void", "expire", "reversal"] | None = Field(
+        default=None, description="what the record asked for; null while only accepted"
+    )
+    hold: str | None = Field(default=None, description="post / void / expire: the hold acted on")
+    reverses: str | None = Field(default=None, description="a reversal: the transfer it reverses")
+    expires_at: datetime | None = Field(
+        default=None, description="a hold: when it expires unresolved"
+    )
+    posted_amount: str | None = Field(default=None, description="a posted hold: what moved")
+    reversed_amount: str | None = Field(
+        default=None, description="what completed reversals of this transfer moved back"
+    )
 
 
 class AccountOut(BaseModel):
     id: str
     currency: str
-    balance: str
+    balance: str = Field(description="the posted balance")
+    pending_debits: str = Field(description="open holds debiting this account")
+    pending_credits: str = Field(description="open holds crediting this account")
+    available: str = Field(
+        description="balance - pending_debits: what it may still spend (down to -overdraft_limit)"
+    )
     overdraft_limit: str | None = Field(description="null: unbounded (system accounts)")
     created_at: datetime
     updated_at: datetime

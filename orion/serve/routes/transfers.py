@@ -1,4 +1,14 @@
-"""POST /v1/transfers (+ /batch) and GET /v1/transfers/{id}: thin handlers over acceptance."""
+"""POST /v1/transfers (+ /batch), GET /v1/transfers/{id}, and the actions on a settled
+transfer: post / void a hold, reverse a transfer. Thin handlers over acceptance.
+
+An action is accepted only against the settled state of its target (PostgreSQL): 404 if
+nothing with that id was accepted, 409 if it is accepted but not settled yet, or if its state
+refuses the action (a hold posted, voided or expired already, a transfer reversed in full).
+Two actions racing past that check (a post and a void of one hold) are both accepted; the
+shard settles the first in the hold's partition and the other as `rejected` /
+`hold_not_pending`. A post or void repeated answers as the first time: its id is derived
+from the hold's, so the repeat is the same transfer.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +19,19 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from orion.domain.model import Kind
 from orion.domain.money import AmountError
 from orion.serve import idempotency as idem
 from orion.serve.acceptance import Verdict
-from orion.serve.convert import carries, transfer_candidate, view_of_row, view_of_stored
+from orion.serve.convert import (
+    TargetStateError,
+    carries,
+    hold_action_candidate,
+    reversal_candidate,
+    transfer_candidate,
+    view_of_row,
+    view_of_stored,
+)
 from orion.serve.dependencies import (
     Deps,
     WaitSeconds,
@@ -24,6 +43,7 @@ from orion.serve.dependencies import (
 from orion.serve.errors import FieldError, problem_of
 from orion.serve.idempotency import Candidate
 from orion.serve.jsonbody import ExactJSONRoute
+from orion.serve.ports import ApiDeps, TransferRow
 from orion.serve.schemas import (
     REQUEST_BODY_BYTES_MAX,
     BatchIn,
@@ -31,6 +51,8 @@ from orion.serve.schemas import (
     BatchItemFailed,
     BatchOut,
     FieldProblem,
+    HoldPostIn,
+    ReverseIn,
     TransferAccepted,
     TransferIn,
     TransferView,
@@ -109,7 +131,7 @@ async def post_batch(body: BatchIn, deps: Deps) -> BatchOut:
 
 @router.get("/{id}", response_model=TransferView, responses=error_responses(404))
 async def get_transfer(transfer_id: TransferId, deps: Deps, wait: WaitSeconds = None) -> Any:
-    """Settled (completed / rejected) from the ledger, else accepted, else 404."""
+    """Settled (any status but `accepted`) from the ledger, else accepted, else 404."""
     key = str(transfer_id)
     row = await deps.ledger.get_transfer(key)
     if row is not None:
@@ -123,6 +145,99 @@ async def get_transfer(transfer_id: TransferId, deps: Deps, wait: WaitSeconds = 
         if final is not None:
             return final
     return view_of_stored(key, stored)
+
+
+_ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": TransferView, "description": "settled within ?wait"},
+    **error_responses(404, 409),
+}
+
+
+@router.post(
+    "/{id}/post",
+    status_code=202,
+    response_model=TransferAccepted,
+    max_body_size=REQUEST_BODY_BYTES_MAX,
+    responses={**_ACTION_RESPONSES, **error_responses(413)},
+)
+async def post_hold(
+    transfer_id: TransferId, deps: Deps, body: HoldPostIn | None = None, wait: WaitSeconds = None
+) -> Any:
+    """Post a hold: the amount (default: all of it) moves, the rest is released. Answers the
+    post's own id (the same on every repeat); the hold shows `posted` once it settles."""
+    return await _act_on_hold(deps, str(transfer_id), Kind.POST, body, wait)
+
+
+@router.post(
+    "/{id}/void",
+    status_code=202,
+    response_model=TransferAccepted,
+    responses=_ACTION_RESPONSES,
+)
+async def void_hold(transfer_id: TransferId, deps: Deps, wait: WaitSeconds = None) -> Any:
+    """Void a hold: the held amount is released. Answers the void's own id."""
+    return await _act_on_hold(deps, str(transfer_id), Kind.VOID, None, wait)
+
+
+@router.post(
+    "/{id}/reverse",
+    status_code=202,
+    response_model=TransferAccepted,
+    max_body_size=REQUEST_BODY_BYTES_MAX,
+    responses={**_ACTION_RESPONSES, **error_responses(413)},
+)
+async def reverse_transfer(
+    transfer_id: TransferId, deps: Deps, body: ReverseIn | None = None, wait: WaitSeconds = None
+) -> Any:
+    """A new transfer in the opposite direction, `reverses` naming this one, for `amount`
+    (default: all not reversed yet). It settles like any transfer: it can be rejected, e.g.
+    when the credited account has spent the money."""
+    original = await _settled_target(deps, str(transfer_id))
+    if body is not None and body.id is not None:
+        done = await deps.ledger.get_transfer(str(body.id))
+        if done is not None and done.kind == Kind.REVERSAL and done.target_id == original.id:
+            return await _answered(deps, done.id, wait)  # a repeat of a settled reversal
+    try:
+        item = reversal_candidate(original, body)
+    except TargetStateError as err:
+        raise HTTPException(status_code=409, detail=str(err)) from None
+    answer = await accept_one(deps, item)
+    return await _answered(deps, answer.transfer_id, wait)
+
+
+async def _act_on_hold(
+    deps: ApiDeps, hold_id: str, kind: Kind, body: HoldPostIn | None, wait: float | None
+) -> Any:
+    hold = await _settled_target(deps, hold_id)
+    try:
+        item = hold_action_candidate(hold, kind, body)
+    except TargetStateError as err:
+        raise HTTPException(status_code=409, detail=str(err)) from None
+    if hold.status == "pending":
+        answer = await accept_one(deps, item)
+        return await _answered(deps, answer.transfer_id, wait)
+    done = await deps.ledger.get_transfer(item.transfer.id)
+    if done is None or not carries(view_of_row(done), item):
+        raise HTTPException(status_code=409, detail=f"hold {hold_id} is {hold.status} already")
+    return await _answered(deps, done.id, wait)  # the same action again: as the first time
+
+
+async def _settled_target(deps: ApiDeps, transfer_id: str) -> TransferRow:
+    row = await deps.ledger.get_transfer(transfer_id)
+    if row is not None:
+        return row
+    if _accepted(await deps.idempotency.get(transfer_id)) is not None:
+        detail = f"transfer {transfer_id} is accepted but not settled yet; retry once it is"
+        raise HTTPException(status_code=409, detail=detail)
+    raise HTTPException(status_code=404, detail=f"no transfer with id {transfer_id}")
+
+
+async def _answered(deps: ApiDeps, transfer_id: str, wait: float | None) -> Any:
+    if wait is not None:
+        final = await wait_for_final(deps, transfer_id, wait)
+        if final is not None:
+            return JSONResponse(final.model_dump(mode="json"), status_code=200)
+    return TransferAccepted(id=transfer_id)
 
 
 def _settled_otherwise(transfer_id: str) -> str:

@@ -43,6 +43,9 @@ DOCUMENTED: dict[tuple[str, str], set[int]] = {
     ("POST", "/v1/transfers"): {200, 202, 401, 409, 413, 422, 503},
     ("POST", "/v1/transfers/batch"): {200, 401, 413, 422, 503},
     ("GET", "/v1/transfers/{id}"): {200, 401, 404, 422, 503},
+    ("POST", "/v1/transfers/{id}/post"): {200, 202, 401, 404, 409, 413, 422, 503},
+    ("POST", "/v1/transfers/{id}/void"): {200, 202, 401, 404, 409, 422, 503},
+    ("POST", "/v1/transfers/{id}/reverse"): {200, 202, 401, 404, 409, 413, 422, 503},
     ("POST", "/v1/accounts"): {200, 201, 401, 409, 413, 422, 503},
     ("GET", "/v1/accounts/{id}"): {200, 401, 404, 422, 503},
     ("GET", "/v1/accounts/{id}/entries"): {200, 401, 404, 422, 503},
@@ -125,6 +128,53 @@ def _down(api: Api, method: str, path: str, **kwargs: Any) -> Response:
 
 def _big(api: Api, path: str) -> Response:
     return api.client.post(path, content=TOO_BIG, headers={"content-type": "application/json"})
+
+
+def _settled(api: Api, kind: str = "pending", status: str = "pending", amount: int = 100) -> str:
+    """A settled row of `kind` in the fake ledger (a hold by default); its id."""
+    transfer_id = _new_id()
+    api.ledger.transfers[transfer_id] = TransferRow(
+        transfer_id, status, None, "alice", "bob", amount, "RUB", NOW, NOW, kind
+    )
+    return transfer_id
+
+
+def _act(api: Api, action: str, target: str, **kwargs: Any) -> Response:
+    return api.client.post(f"/v1/transfers/{target}/{action}", **kwargs)
+
+
+def _acted_then_settled(api: Api, action: str) -> Response:
+    """An action accepted, then its row settled: `?wait` answers it at once (200)."""
+    target = _settled(api, *(("immediate", "completed") if action == "reverse" else ()))
+    body = {"json": {"id": _new_id()}} if action == "reverse" else {}  # the same reversal
+    accepted = _act(api, action, target, **body)
+    assert accepted.status_code == 202, accepted.text
+    action_id = accepted.json()["id"]
+    api.ledger.transfers[action_id] = TransferRow(
+        action_id, "completed", None, "bob", "alice", 100, "RUB", NOW, NOW, "reversal", target
+    )
+    return _act(api, action, target, params={"wait": 1}, **body)
+
+
+def _action_triggers(action: str) -> list[tuple[str, str, int, Trigger]]:
+    """Every status of POST /v1/transfers/{id}/<action>, against a hold (post, void) or a
+    completed transfer (reverse)."""
+    route = f"/v1/transfers/{{id}}/{action}"
+    ready = ("immediate", "completed") if action == "reverse" else ()
+    done = ("immediate", "rejected") if action == "reverse" else ("pending", "voided")
+    triggers: list[tuple[str, str, int, Trigger]] = [
+        ("POST", route, 202, lambda a: _act(a, action, _settled(a, *ready))),
+        ("POST", route, 200, lambda a: _acted_then_settled(a, action)),
+        ("POST", route, 401, lambda a: _act(a, action, _settled(a, *ready), headers=WRONG_KEY)),
+        ("POST", route, 404, lambda a: _act(a, action, _new_id())),
+        ("POST", route, 409, lambda a: _act(a, action, _settled(a, *done))),
+        ("POST", route, 422, lambda a: _act(a, action, "not-a-uuid")),
+        ("POST", route, 503, lambda a: _down(a, "POST", f"/v1/transfers/{_new_id()}/{action}")),
+    ]
+    if action != "void":
+        big = {"content": TOO_BIG, "headers": {"content-type": "application/json"}}
+        triggers.append(("POST", route, 413, lambda a: _act(a, action, _new_id(), **big)))
+    return triggers
 
 
 Trigger = Callable[[Api], Response]
@@ -264,6 +314,9 @@ TRIGGERS: list[tuple[str, str, int, Trigger]] = [
         lambda a: a.client.post("/transactions/", json={**SEED, "amount": "1e3"}),
     ),
     ("POST", "/transactions/", 503, lambda a: _down(a, "POST", "/transactions/", json=SEED)),
+    *_action_triggers("post"),
+    *_action_triggers("void"),
+    *_action_triggers("reverse"),
     ("GET", "/healthz", 200, lambda a: a.unstarted.get("/healthz")),
     ("GET", "/readyz", 200, lambda a: a.client.get("/readyz")),
     ("GET", "/readyz", 503, lambda a: a.unstarted.get("/readyz")),
