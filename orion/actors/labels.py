@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from orion.domain import Reason, Status
 
-NO_REASON = "none"  # the reason label of a completed transfer
+NO_REASON = "none"  # the reason label of every status but rejected
 SETTLED_LABEL_SETS: list[dict[str, str]] = [
-    {"status": Status.COMPLETED.value, "reason": NO_REASON},
+    *({"status": status.value, "reason": NO_REASON} for status in Status if status != "rejected"),
     *({"status": Status.REJECTED.value, "reason": reason.value} for reason in Reason),
 ]

@@ -11,6 +11,10 @@ Guarantees:
 - Any exception on the loop crashes the whole actor process, so Ray restarts it and it
   resumes from the committed offsets (nothing is lost: Kafka replays, shards dedupe by
   transfer id). State shared with other threads is an immutable Snapshot the loop publishes.
+- A second thread sends the expiries of holds past their timeout
+  (orion.adapters.hold_expiry), so a slow or absent PostgreSQL never stalls the engine; it
+  stops when the orchestrator drains. Every orchestrator scans: the expiry of one hold has
+  one id, so a hold found by two is still expired once.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orion.actors.metrics import OrchestratorMetrics
+from orion.adapters.hold_expiry import EXPIRY_SCAN_INTERVAL_S, HoldExpirer
 from orion.adapters.kafka_source import KafkaTransferSource
 from orion.adapters.locks import RedisAccountLocks
 from orion.config import Settings, get_settings
@@ -59,6 +64,22 @@ class Orchestrator:
         self._drained = threading.Event()
         self._thread = threading.Thread(target=self._main, name="orion-engine", daemon=True)
         self._thread.start()
+        self._expiring = threading.Thread(target=self._expire, name="orion-expiry", daemon=True)
+        self._expiring.start()
+
+    def _expire(self) -> None:
+        settings = get_settings()
+        expirer = HoldExpirer(
+            settings.postgres_dsn,
+            settings.kafka_bootstrap,
+            settings.topic_transfers,
+            f"orion-expiry-{self._member}",
+        )
+        try:
+            while not self._drain_requested.wait(EXPIRY_SCAN_INTERVAL_S):
+                expirer.scan()
+        finally:
+            expirer.close()
 
     def _main(self) -> None:
         try:
