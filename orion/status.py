@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from orion.adapters import kafka_progress
+from orion.adapters.hold_expiry import open_holds
 from orion.config import Settings
 from orion.domain.progress import Settlement, assess
 from orion.messages import ORCHESTRATOR_GROUP
@@ -30,6 +31,7 @@ def app_status(settings: Settings, echo: Echo) -> bool:
     report = settlement(settings)
     for line in describe_settlement(report, settings.stuck_after_s):
         echo(line)
+    holds_ok = _describe_holds(settings, echo)
     if not settings.cluster and ray_head(settings).pid() is None:
         echo("ray: down")
         return False
@@ -54,7 +56,21 @@ def app_status(settings: Settings, echo: Echo) -> bool:
             echo(f"{name} {key}: {value}")
     if not stats:
         echo("orchestrator: none running")
-    return answering and not report.stuck
+    return answering and not report.stuck and holds_ok
+
+
+def _describe_holds(settings: Settings, echo: Echo) -> bool:
+    """Open holds and whether their expiry keeps up; False when one is stuck (past its
+    timeout longer than `stuck_after_s`) or PostgreSQL cannot say."""
+    try:
+        total, due, late_s = open_holds(settings.postgres_dsn)
+    except Exception as err:  # noqa: BLE001 - reported as a failed status line, not raised
+        echo(f"holds: unknown (postgres: {str(err).splitlines()[0]})")
+        return False
+    stuck = due > 0 and late_s > settings.stuck_after_s
+    late = f", {due} past their timeout (oldest by {late_s:.0f} s)" if due else ""
+    echo(f"holds: {total} open{late}{'  STUCK: expiry is not keeping up' if stuck else ''}")
+    return not stuck
 
 
 def describe_settlement(report: Settlement, stuck_after_s: float) -> list[str]:

@@ -41,6 +41,22 @@ ORDER BY expires_at LIMIT %s
 """
 
 
+OPEN_HOLDS = """
+SELECT count(*), count(*) FILTER (WHERE expires_at <= now()),
+       coalesce(extract(epoch FROM now() - min(expires_at)), 0)
+FROM transfers WHERE status = 'pending'
+"""
+
+
+def open_holds(dsn: str) -> tuple[int, int, float]:
+    """(open holds, those past their timeout, seconds the oldest of them is past it)."""
+    with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+        row = conn.execute(OPEN_HOLDS).fetchone()
+    assert row is not None  # an aggregate always returns one row
+    total, due, late_s = row
+    return int(total), int(due), max(float(late_s), 0.0) if due else 0.0
+
+
 def expire_id(hold_id: str) -> str:
     """The id of a hold's expiry: one per hold (uuid5 of the hold's id)."""
     return str(uuid.uuid5(uuid.UUID(hold_id), Kind.EXPIRE.value))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,6 +22,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("audited")]
 EXPIRY_BOUND_S = 30.0  # a hold past its 1 s timeout is expired by then (scan every 1 s)
 RACES = 6  # post-vs-void races run in one test
 KILLED_HOLDS = 6  # holds open while a shard and the orchestrator are killed
+STATUS_TIMEOUT_S = 120  # `orion status` reads Kafka, PostgreSQL and Ray
 
 
 def _hold(
@@ -108,6 +111,11 @@ def test_a_hold_expires_at_its_timeout_with_no_request(
     wait_for(lambda: _status(api, hold) == "expired", EXPIRY_BOUND_S)
     assert _account(api, a) == ("100.00", "0.00", "0.00", "100.00")
     assert api.post(f"/v1/transfers/{hold}/post").status_code == 409
+    status = subprocess.run(
+        [sys.executable, "-m", "orion.cli", "status"],
+        capture_output=True, text=True, timeout=STATUS_TIMEOUT_S, check=False,
+    )  # fmt: skip
+    assert "holds: " in status.stdout and "STUCK" not in status.stdout, status.stdout
 
 
 def test_a_post_and_a_void_racing_on_one_hold_exactly_one_wins(

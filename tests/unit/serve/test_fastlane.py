@@ -19,6 +19,7 @@ from tests.unit.serve.fakes import FakeProducer, fake_deps
 KEY = "k3y"
 ID = "6f1c1d1e-8f44-4c1b-9a51-2b8f0f6a5e01"
 ID2 = "0b9e4d8a-54c3-4f0e-8d7e-3a6f9f1b2c02"
+ID3 = "3c2d1e0f-9a8b-4c7d-8e6f-5a4b3c2d1e03"
 SEED = {
     "sender_account": "40817810000000001",
     "receiver_account": "40817810000000002",
@@ -59,6 +60,14 @@ CASES: list[tuple[str, str, bytes, dict[str, str]]] = [
     ("POST", "/v1/transfers?wait=0.01", json.dumps(TRANSFER).encode(), JSON),
     ("POST", "/v1/transfers", json.dumps(TRANSFER | {"currency": "XXX"}).encode(), JSON),
     ("POST", "/v1/transfers", b'{"metadata": {"x": "\\ud800"}}', JSON),
+    (
+        "POST",
+        "/v1/transfers",
+        json.dumps(TRANSFER | {"id": ID3, "mode": "pending", "timeout_s": 60}).encode(),
+        JSON,
+    ),
+    ("POST", "/v1/transfers", json.dumps(TRANSFER | {"id": ID3, "timeout_s": 60}).encode(), JSON),
+    ("POST", "/v1/transfers", json.dumps(TRANSFER | {"mode": "later"}).encode(), JSON),
     ("POST", "/v1/transfers/batch", json.dumps({"transfers": [TRANSFER]}).encode(), JSON),
     ("GET", "/v1/transfers", b"", {}),
 ]
