@@ -108,7 +108,7 @@ class _Book:
 
     def settle(self, t: Transfer) -> Outcome:
         outcome = self._decide(t)
-        if t.id in self.wanted:  # a later record of the batch targets it: remember it
+        if self.wanted and t.id in self.wanted:  # a later record targets it: remember it
             target = Target(
                 t.id, t.kind, outcome.status, t.debit_account_id, t.credit_account_id,
                 t.amount, t.currency,
@@ -144,10 +144,14 @@ class _Book:
             return Reason.ACCOUNT_NOT_FOUND
         if t.currency != debit.currency or t.currency != credit.currency:
             return Reason.CURRENCY_MISMATCH
-        debit_after = self._balance(debit.id) - self._pending(debit.id)[0] - t.amount
+        # Inlined lookups: this runs for every transfer of every batch (the hot path).
+        balances, pending = self.balances, self.pending
+        debits = pending[debit.id][0] if debit.id in pending else debit.pending_debits
+        debit_after = balances.get(debit.id, debit.balance) - debits - t.amount
         if not debit.allows(debit_after):
             return Reason.INSUFFICIENT_FUNDS
-        credit_after = self._balance(credit.id) + self._pending(credit.id)[1] + t.amount
+        credits = pending[credit.id][1] if credit.id in pending else credit.pending_credits
+        credit_after = balances.get(credit.id, credit.balance) + credits + t.amount
         if debit_after < BALANCE_MINOR_MIN or credit_after > BALANCE_MINOR_MAX:
             return Reason.BALANCE_OUT_OF_RANGE
         return None
@@ -185,9 +189,6 @@ class _Book:
         self._set_target(replace(hold, status=status, posted_amount=posted))
         return Outcome(t.id, status, None)
 
-    def _balance(self, account_id: str) -> int:
-        return self.balances.get(account_id, self.accounts[account_id].balance)
-
     def _pending(self, account_id: str) -> tuple[int, int]:
         account = self.accounts[account_id]
         return self.pending.get(account_id, (account.pending_debits, account.pending_credits))
@@ -200,9 +201,10 @@ class _Book:
 
     def _move(self, t: Transfer, amount: int) -> None:
         """Move `amount` from t's debit to its credit: two entries, debit first."""
+        balances, accounts = self.balances, self.accounts
         for account_id, delta in ((t.debit_account_id, -amount), (t.credit_account_id, amount)):
-            after = self._balance(account_id) + delta
-            self.balances[account_id] = after
+            after = balances.get(account_id, accounts[account_id].balance) + delta
+            balances[account_id] = after
             self.entries.append(Entry(t.id, account_id, delta, after))
 
     def _set_target(self, target: Target) -> None:
