@@ -22,6 +22,21 @@ APPLY_BOUNDARIES_S: list[float] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 BATCH_SIZE_BOUNDARIES: list[float] = [1, 5, 10, 25, 50, 100, 250, 500, 1000]
 
 
+class HoldMetrics:
+    """Holds as PostgreSQL has them, exported by each orchestrator's expiry thread (two
+    orchestrators export the same numbers: dashboards take the max)."""
+
+    def __init__(self) -> None:
+        self.open = Gauge("orion_holds_open", "Holds pending: money reserved, not yet moved.")
+        self.overdue = Gauge(
+            "orion_holds_overdue", "Open holds past their timeout: expiring now, or stuck."
+        )
+
+    def holds(self, open_holds: int, overdue: int) -> None:
+        self.open.set(open_holds)
+        self.overdue.set(overdue)
+
+
 class OrchestratorMetrics:
     """Counters fed from the engine's cumulative stats (as deltas), gauges set each tick."""
 

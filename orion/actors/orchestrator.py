@@ -27,8 +27,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from orion.actors.metrics import OrchestratorMetrics
-from orion.adapters.hold_expiry import EXPIRY_SCAN_INTERVAL_S, HoldExpirer
+from orion.actors.metrics import HoldMetrics, OrchestratorMetrics
+from orion.adapters.hold_expiry import (
+    EXPIRY_SCAN_INTERVAL_S,
+    HOLDS_COUNT_INTERVAL_S,
+    HoldExpirer,
+)
 from orion.adapters.kafka_source import KafkaTransferSource
 from orion.adapters.locks import RedisAccountLocks
 from orion.config import Settings, get_settings
@@ -75,9 +79,15 @@ class Orchestrator:
             settings.topic_transfers,
             f"orion-expiry-{self._member}",
         )
+        metrics, next_count = HoldMetrics(), time.monotonic()
         try:
             while not self._drain_requested.wait(EXPIRY_SCAN_INTERVAL_S):
                 expirer.scan()
+                if time.monotonic() >= next_count:
+                    counted = expirer.count()
+                    if counted is not None:
+                        metrics.holds(*counted)
+                    next_count = time.monotonic() + HOLDS_COUNT_INTERVAL_S
         finally:
             expirer.close()
 

@@ -32,6 +32,7 @@ EXPIRY_SCAN_INTERVAL_S = 1.0  # a hold expires at most about this late (plus set
 EXPIRY_SCAN_HOLDS_MAX = 1000  # one produce batch per scan; more wait for the next scan
 EXPIRY_RESEND_S = 30.0  # a sent expiry not settled by then is sent again (same id)
 EXPIRY_WARN_EVERY_S = 30.0  # a failing scan logs at most this often
+HOLDS_COUNT_INTERVAL_S = 5.0  # open holds are counted (for the gauges) this often
 
 DUE_HOLDS = """
 SELECT id::text, debit_account_id, credit_account_id, amount, currency,
@@ -80,20 +81,36 @@ class HoldExpirer:
             return self._scan()
         except Exception as err:  # noqa: BLE001 - retried next interval, logged, never lost:
             # a due hold stays `pending` in PostgreSQL until an expiry settles it.
-            self._reset()
-            now = time.monotonic()
-            if now - self._warned_at >= EXPIRY_WARN_EVERY_S:
-                self._warned_at = now
-                log.warning("hold expiry scan failed (retried every %.0f s): %s",
-                            EXPIRY_SCAN_INTERVAL_S, err)  # fmt: skip
+            self._failed(err)
             return 0
 
-    def _scan(self) -> int:
+    def count(self) -> tuple[int, int] | None:
+        """(open holds, those past their timeout), or None when PostgreSQL cannot say."""
+        try:
+            row = self._connection().execute(OPEN_HOLDS).fetchone()
+        except Exception as err:  # noqa: BLE001 - a gauge: read again next interval
+            self._failed(err)
+            return None
+        assert row is not None  # an aggregate always returns one row
+        return int(row[0]), int(row[1])  # type: ignore[call-overload]
+
+    def _failed(self, err: Exception) -> None:
+        self._reset()
+        now = time.monotonic()
+        if now - self._warned_at >= EXPIRY_WARN_EVERY_S:
+            self._warned_at = now
+            log.warning("hold expiry scan failed (retried every %.0f s): %s",
+                        EXPIRY_SCAN_INTERVAL_S, err)  # fmt: skip
+
+    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = psycopg.connect(
                 self._dsn, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True
             )
-        rows = self._conn.execute(DUE_HOLDS, (EXPIRY_SCAN_HOLDS_MAX,)).fetchall()
+        return self._conn
+
+    def _scan(self) -> int:
+        rows = self._connection().execute(DUE_HOLDS, (EXPIRY_SCAN_HOLDS_MAX,)).fetchall()
         now = time.monotonic()
         self._sent = {h: at for h, at in self._sent.items() if now - at < EXPIRY_RESEND_S}
         due = [r for r in rows if str(r[0]) not in self._sent]

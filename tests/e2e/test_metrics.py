@@ -34,6 +34,8 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     "ray_orion_batch_size_transfers": ("histogram", {"shard"}),
     "ray_orion_pending_transfers": ("gauge", set()),
     "ray_orion_locks_held": ("gauge", set()),
+    "ray_orion_holds_open": ("gauge", set()),
+    "ray_orion_holds_overdue": ("gauge", set()),
     "ray_orion_inflight_batches": ("gauge", {"shard"}),
     "ray_orion_consumer_lag_records": ("gauge", {"partition"}),
     "ray_orion_transfers_polled_total": ("counter", set()),

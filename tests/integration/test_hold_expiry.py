@@ -59,6 +59,8 @@ def test_a_hold_past_its_timeout_is_expired_once(
     try:
         assert expirer.scan() >= 1
         assert expirer.scan() == 0  # sent already: not again within the resend window
+        counted = expirer.count()  # the gauges' reading: ours is open and past its timeout
+        assert counted is not None and counted[0] >= counted[1] >= 1
     finally:
         expirer.close()
     consumer = KafkaConsumer(
