@@ -6,12 +6,14 @@ nothing with that id was accepted, 409 if it is accepted but not settled yet, or
 refuses the action (a hold posted, voided or expired already, a transfer reversed in full).
 Two actions racing past that check (a post and a void of one hold) are both accepted; the
 shard settles the first in the hold's partition and the other as `rejected` /
-`hold_not_pending`. A post or void repeated answers as the first time: its id is derived
-from the hold's, so the repeat is the same transfer.
+`hold_not_pending`. A hold past its timeout takes no post or void (409): its expiry is on
+the way (orion.adapters.hold_expiry). A post or void repeated answers as the first time:
+its id is derived from the hold's, so the repeat is the same transfer.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -213,6 +215,9 @@ async def _act_on_hold(
         item = hold_action_candidate(hold, kind, body)
     except TargetStateError as err:
         raise HTTPException(status_code=409, detail=str(err)) from None
+    if hold.status == "pending" and _past(hold.expires_at):
+        detail = f"hold {hold_id} timed out at {hold.expires_at:%Y-%m-%dT%H:%M:%SZ}; it expires"
+        raise HTTPException(status_code=409, detail=detail)
     if hold.status == "pending":
         answer = await accept_one(deps, item)
         return await _answered(deps, answer.transfer_id, wait)
@@ -220,6 +225,10 @@ async def _act_on_hold(
     if done is None or not carries(view_of_row(done), item):
         raise HTTPException(status_code=409, detail=f"hold {hold_id} is {hold.status} already")
     return await _answered(deps, done.id, wait)  # the same action again: as the first time
+
+
+def _past(moment: datetime | None) -> bool:
+    return moment is not None and moment <= datetime.now(UTC)
 
 
 async def _settled_target(deps: ApiDeps, transfer_id: str) -> TransferRow:

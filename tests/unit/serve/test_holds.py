@@ -130,3 +130,14 @@ def test_views_show_holds_and_available_balances(client: TestClient, ledger: Fak
     assert (account["balance"], account["pending_debits"], account["available"]) == (
         "10.00", "3.00", "7.00"
     )  # fmt: skip
+
+
+def test_a_hold_past_its_timeout_takes_no_post_or_void(
+    client: TestClient, ledger: FakeLedger
+) -> None:
+    """Its expiry is on the way: posting or voiding it now is 409, nothing produced."""
+    hold = settled(ledger)
+    ledger.transfers[hold] = replace(ledger.transfers[hold], expires_at=NOW)  # in the past
+    for action in ("post", "void"):
+        answer = client.post(f"/v1/transfers/{hold}/{action}")
+        assert answer.status_code == 409 and "timed out" in answer.text, answer.text
