@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 SESSION_TIMEOUT_MS = 10_000  # a crashed orchestrator's partitions move on within ~10 s
 HEARTBEAT_INTERVAL_MS = 2_000  # at most a third of the session timeout, as Kafka advises
 MAX_POLL_INTERVAL_MS = 120_000  # the engine polls every few ms; this only catches a hang
+# Before joining the group, the consumer must know the topic's partitions: a member that
+# assigns while its metadata lacks them gives every member nothing ("No partition metadata
+# for topic"), and kafka-python does not rejoin until its next metadata refresh (5 min).
+TOPIC_METADATA_WAIT_S = 30.0
+TOPIC_METADATA_RETRY_S = 0.2
 
 
 class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]
@@ -82,6 +87,22 @@ def _stamped(topic: str, positions: Mapping[int, int]) -> dict[TopicPartition, A
     }
 
 
+def _await_partitions(consumer: KafkaConsumer, topic: str) -> None:
+    """Return once `consumer` knows `topic`'s partitions; raise (closing it) after
+    TOPIC_METADATA_WAIT_S: the caller retries with a fresh client, as for any outage."""
+    deadline = time.monotonic() + TOPIC_METADATA_WAIT_S
+    try:
+        while not consumer.partitions_for_topic(topic):
+            if time.monotonic() >= deadline:
+                raise SourceUnavailableError(
+                    f"topic {topic}: no partition metadata after {TOPIC_METADATA_WAIT_S:.0f} s"
+                )
+            time.sleep(TOPIC_METADATA_RETRY_S)
+    except BaseException:
+        consumer.close()
+        raise
+
+
 class KafkaTransferSource:
     """The orchestrator's consumer of accepted transfers (group, no auto-commit) and DLQ."""
 
@@ -112,6 +133,7 @@ class KafkaTransferSource:
             max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
         )
         self._listener = _Rebalance(self._consumer, topic, on_assigned, on_revoked)
+        _await_partitions(self._consumer, topic)
         self._consumer.subscribe([topic], listener=self._listener)
         self._dlq = RecordProducer(bootstrap, f"{group}-dlq")
 
