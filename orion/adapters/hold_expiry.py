@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 
 import psycopg
 
 from orion.adapters import kafka as kafka_adapter
 from orion.adapters.postgres import CONNECT_TIMEOUT_S
-from orion.domain.model import Kind, Transfer
+from orion.domain.model import Kind, Transfer, hold_action_id
 from orion.messages import AcceptedTransfer, encode_transfer
 
 log = logging.getLogger("orion.expiry")
@@ -52,15 +51,14 @@ FROM transfers WHERE status = 'pending'
 def open_holds(dsn: str) -> tuple[int, int, float]:
     """(open holds, those past their timeout, seconds the oldest of them is past it)."""
     with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S) as conn:
-        row = conn.execute(OPEN_HOLDS).fetchone()
+        return _open_holds(conn)
+
+
+def _open_holds(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[int, int, float]:
+    row = conn.execute(OPEN_HOLDS).fetchone()
     assert row is not None  # an aggregate always returns one row
     total, due, late_s = row
-    return int(total), int(due), max(float(late_s), 0.0) if due else 0.0
-
-
-def expire_id(hold_id: str) -> str:
-    """The id of a hold's expiry: one per hold (uuid5 of the hold's id)."""
-    return str(uuid.uuid5(uuid.UUID(hold_id), Kind.EXPIRE.value))
+    return int(total), int(due), max(float(late_s), 0.0) if due else 0.0  # type: ignore[call-overload,arg-type]
 
 
 class HoldExpirer:
@@ -72,7 +70,6 @@ class HoldExpirer:
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._sent: dict[str, float] = {}  # hold id -> monotonic time its expiry was sent
         self._warned_at = -EXPIRY_WARN_EVERY_S
-        self.expired_sent = 0  # expire records acknowledged by the broker, for tests and stats
 
     def scan(self) -> int:
         """Send the expiries of due holds; how many were sent. Never raises: a failure is
@@ -87,12 +84,11 @@ class HoldExpirer:
     def count(self) -> tuple[int, int] | None:
         """(open holds, those past their timeout), or None when PostgreSQL cannot say."""
         try:
-            row = self._connection().execute(OPEN_HOLDS).fetchone()
+            total, due, _ = _open_holds(self._connection())
         except Exception as err:  # noqa: BLE001 - a gauge: read again next interval
             self._failed(err)
             return None
-        assert row is not None  # an aggregate always returns one row
-        return int(row[0]), int(row[1])  # type: ignore[call-overload]
+        return total, due
 
     def _failed(self, err: Exception) -> None:
         self._reset()
@@ -119,7 +115,7 @@ class HoldExpirer:
         records = []
         for hold_id, debit, credit, amount, currency, now_ms in due:
             transfer = Transfer(
-                expire_id(str(hold_id)), str(debit), str(credit), int(amount),  # type: ignore[call-overload]
+                hold_action_id(str(hold_id), Kind.EXPIRE), str(debit), str(credit), int(amount),  # type: ignore[call-overload]
                 str(currency).strip(), Kind.EXPIRE, str(hold_id),
             )  # fmt: skip
             records.append((transfer.debit_account_id.encode(),
@@ -127,7 +123,6 @@ class HoldExpirer:
         self._producer.send_all(self._topic, records)
         for row in due:
             self._sent[str(row[0])] = now
-        self.expired_sent += len(due)
         log.info("sent the expiry of %d hold(s) past their timeout", len(due))
         return len(due)
 

@@ -16,6 +16,7 @@ because the schema forbids it and a decision made on one would be wrong.
 from __future__ import annotations
 
 import operator
+import uuid
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
@@ -117,6 +118,13 @@ class Kind(StrEnum):
 # Kinds whose `target_id` names a hold; REVERSAL's names any settled transfer.
 HOLD_ACTIONS = frozenset({Kind.POST, Kind.VOID, Kind.EXPIRE})
 TARGETED_KINDS = HOLD_ACTIONS | {Kind.REVERSAL}
+
+
+def hold_action_id(hold_id: str, kind: Kind) -> str:
+    """The id of a hold's post, void or expiry: one per hold and kind (uuid5 of the hold's
+    id), so the same action asked again (a client's repeat, a second expiry scan) is the same
+    transfer, settled once."""
+    return str(uuid.uuid5(uuid.UUID(hold_id), kind.value))
 
 
 class Routable(Protocol):

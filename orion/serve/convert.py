@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from orion.domain.model import Kind, Transfer, world_account_id
+from orion.domain.model import Kind, Transfer, hold_action_id, world_account_id
 from orion.domain.money import AmountError, format_amount, parse_amount
 from orion.messages import OutcomeRecord
 from orion.seeding import opening_transfer_id
@@ -51,12 +51,6 @@ def transfer_candidate(body: TransferIn) -> Candidate:
     if kind != Kind.PENDING:
         return candidate(transfer, body.metadata)
     return candidate(transfer, body.metadata, (body.timeout_s or HOLD_TIMEOUT_S_DEFAULT) * 1000)
-
-
-def hold_action_id(hold_id: str, kind: Kind) -> str:
-    """The id of the post / void of a hold: one per hold and kind, so repeating a post (or
-    a void) is the same transfer, answered as the first time."""
-    return str(uuid.uuid5(uuid.UUID(hold_id), kind.value))
 
 
 def hold_action_candidate(hold: TransferRow, kind: Kind, body: HoldPostIn | None) -> Candidate:

@@ -12,10 +12,10 @@ import pytest
 from kafka import KafkaConsumer
 
 from orion.adapters import ledger
-from orion.adapters.hold_expiry import HoldExpirer, expire_id
+from orion.adapters.hold_expiry import HoldExpirer
 from orion.config import Settings
 from orion.domain import Transfer, world_account_id
-from orion.domain.model import Kind
+from orion.domain.model import Kind, hold_action_id
 from orion.messages import AcceptedTransfer, QueuedTransfer, decode_transfer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("audited")]
@@ -77,7 +77,11 @@ def test_a_hold_past_its_timeout_is_expired_once(
         consumer.close()
     assert len(mine) == 1
     expire = mine[0].transfer
-    assert (expire.id, expire.kind, expire.amount) == (expire_id(hold), Kind.EXPIRE, 400)
+    assert (expire.id, expire.kind, expire.amount) == (
+        hold_action_id(hold, Kind.EXPIRE),
+        Kind.EXPIRE,
+        400,
+    )
     assert (expire.debit_account_id, expire.credit_account_id) == (a, b)
     assert _apply(settings, expire) == "expired"
     assert _apply(settings, expire) == "expired"  # redelivered: the stored outcome

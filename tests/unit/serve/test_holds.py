@@ -8,8 +8,7 @@ from dataclasses import replace
 
 from fastapi.testclient import TestClient
 
-from orion.domain.model import Kind
-from orion.serve.convert import hold_action_id
+from orion.domain.model import Kind, hold_action_id
 from orion.serve.ports import AccountRow, TransferRow
 from orion.serve.schemas import HOLD_TIMEOUT_S_DEFAULT, HOLD_TIMEOUT_S_MAX
 from tests.unit.serve.fakes import NOW, FakeLedger, FakeProducer
