@@ -32,6 +32,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import TopicPartition
 
 from orion.adapters import kafka as kafka_adapter
+from orion.adapters.kafka_partitioner import KeyPartitioner
 from orion.messages import MessageError, decode_outcome
 from orion.serve.outcomes import OutcomeWaiters
 from orion.serve.ports import DependencyUnavailableError, Record
@@ -122,6 +123,7 @@ class KafkaTransferProducer:
             acks="all",
             enable_idempotence=True,
             linger_ms=LINGER_MS,
+            partitioner=KeyPartitioner(remember_keys=True),  # keys are debit account ids
             request_timeout_ms=REQUEST_TIMEOUT_MS,
             delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
             max_block_ms=METADATA_WAIT_MS,

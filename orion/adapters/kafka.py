@@ -15,6 +15,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from orion.adapters.kafka_partitioner import KeyPartitioner
 from orion.orchestration.ports import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class RecordProducer:
                 enable_idempotence=True,
                 linger_ms=2,
                 compression_type=None,
+                partitioner=KeyPartitioner(),  # outcome keys are transfer ids: never repeat
                 bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
                 reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
