@@ -65,7 +65,8 @@ class HoldExpirer:
     """Call `scan()` every EXPIRY_SCAN_INTERVAL_S (the orchestrator does, on its own thread)."""
 
     def __init__(self, dsn: str, bootstrap: str, topic: str, client_id: str) -> None:
-        self._dsn, self._topic = dsn, topic
+        """`client_id` names its Kafka client and its PostgreSQL session (application_name)."""
+        self._dsn, self._topic, self._client_id = dsn, topic, client_id
         self._producer = kafka_adapter.RecordProducer(bootstrap, client_id)
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._sent: dict[str, float] = {}  # hold id -> monotonic time its expiry was sent
@@ -101,7 +102,10 @@ class HoldExpirer:
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = psycopg.connect(
-                self._dsn, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True
+                self._dsn,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                autocommit=True,
+                application_name=self._client_id,
             )
         return self._conn
 
