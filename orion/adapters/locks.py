@@ -22,16 +22,26 @@ SOCKET_TIMEOUT_S = 5.0  # a healthy local Redis answers in microseconds
 
 KEY_PREFIX = "orion:lock:"
 
+# Take each free key with one SET NX (the common case: one command per account, not a GET
+# and a SET); re-lease our own; if any key is another owner's, give back what this call took,
+# so a refused round leaves every key as it found it (ours stay ours).
 ACQUIRE = """
-local held = {}
+local held, taken = {}, {}
 for i, key in ipairs(KEYS) do
-  local owner = redis.call('GET', key)
-  if owner and owner ~= ARGV[1] then held[#held + 1] = i end
+  if redis.call('SET', key, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    taken[#taken + 1] = key
+  elseif redis.call('GET', key) == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
+  else
+    held[#held + 1] = i
+  end
 end
-if #held > 0 then return held end
-for _, key in ipairs(KEYS) do redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
+if #held > 0 then
+  for _, key in ipairs(taken) do redis.call('DEL', key) end
+end
 return held
 """
+
 RENEW = """
 local n = 0
 for _, key in ipairs(KEYS) do

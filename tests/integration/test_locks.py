@@ -20,10 +20,11 @@ def test_acquire_is_all_or_nothing_and_names_the_held_accounts(
     theirs = RedisAccountLocks(settings.redis_url, f"b-{unique}", lease_ms=5_000)
     x, y, z = (f"{n}-{unique}" for n in "xyz")
     assert mine.acquire([x, y]) == set()
-    assert theirs.acquire([y, z]) == {y}
-    assert theirs.acquire([z]) == set(), "z was not taken by the refused call"
-    mine.release([x, y])
-    theirs.release([z])
+    assert mine.acquire([y, x]) == set(), "our own leases are ours to take again"
+    assert theirs.acquire([z, y]) == {y}
+    assert mine.acquire([z]) == set(), "the refused call gave back z, which it took first"
+    assert theirs.acquire([x, z]) == {x, z}
+    assert mine.release([x, y, z]) == 3
 
 
 def test_release_and_renew_only_touch_own_leases(settings: Settings, unique: str) -> None:
