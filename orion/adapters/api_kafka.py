@@ -154,20 +154,18 @@ class KafkaTransferProducer:
             missing = DependencyUnavailableError("kafka", "no connection to the broker yet")
             self._observe([missing])
             return [missing] * len(records)
-        loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[None]] = []
-        for key, value in records:
-            done: asyncio.Future[None] = loop.create_future()
-            futures.append(done)
+        acks = Acks(asyncio.get_running_loop(), len(records))
+        for index, (key, value) in enumerate(records):
             try:
                 sent = producer.send(topic, key=key, value=value)
             except KafkaError as err:
-                done.set_exception(err)
+                acks.answer(index, err)
                 continue
-            sent.add_callback(_on_ack, loop, done)
-            sent.add_errback(_on_error, loop, done)
-        await asyncio.wait(futures, timeout=timeout_s)
-        errors = [_error_of(f, timeout_s) for f in futures]
+            sent.add_callback(acks.acked, index)
+            sent.add_errback(acks.answer, index)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(acks.all_answered), timeout_s)
+        errors = acks.errors(timeout_s)
         if producer is self._producer:  # a replaced client's last rounds say nothing of the new
             self._observe(errors)
         return errors
@@ -212,38 +210,56 @@ class KafkaTransferProducer:
             self._producer.close(timeout=SEND_TIMEOUT_S)
 
 
-def _on_ack(loop: asyncio.AbstractEventLoop, done: asyncio.Future[None], _: object) -> None:
-    _handoff(loop, done, None)
+class Acks:
+    """The broker's answers to the records of one produce call, gathered on kafka-python's
+    thread and handed to the request's event loop once, when the last record is answered.
+
+    One hand-off per call, not one per record: each `call_soon_threadsafe` wakes the loop
+    through its self-pipe (a system call) and runs a callback on the loop, the thread that
+    bounds the API; a 500-transfer batch request used to pay that 500 times.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
+        self._loop = loop
+        self.all_answered: asyncio.Future[None] = loop.create_future()
+        self._answers: list[BaseException | _Unanswered | None] = [_UNANSWERED] * count
+        self._left = count
+        self._lock = threading.Lock()  # answers come from the sender thread and the loop's
+        if count == 0:
+            self.all_answered.set_result(None)
+
+    def acked(self, index: int, _metadata: object) -> None:
+        self.answer(index, None)
+
+    def answer(self, index: int, error: BaseException | None) -> None:
+        with self._lock:
+            if self._answers[index] is not _UNANSWERED:
+                return
+            self._answers[index] = error
+            self._left -= 1
+            if self._left:
+                return
+        with contextlib.suppress(RuntimeError):  # the loop closed while records were in flight
+            self._loop.call_soon_threadsafe(_resolve, self.all_answered)
+
+    def errors(self, timeout_s: float) -> list[BaseException | None]:
+        """Per record: None (acked), its error, or a timeout for a record still unanswered."""
+        with self._lock:
+            answers = list(self._answers)
+        late = TimeoutError(f"no acknowledgement within {timeout_s} s")
+        return [late if isinstance(a, _Unanswered) else a for a in answers]
 
 
-def _on_error(
-    loop: asyncio.AbstractEventLoop, done: asyncio.Future[None], error: BaseException
-) -> None:
-    _handoff(loop, done, error)
+class _Unanswered:
+    """No answer from the broker yet (distinct from None, which means acked)."""
 
 
-def _handoff(
-    loop: asyncio.AbstractEventLoop, done: asyncio.Future[None], error: BaseException | None
-) -> None:
-    """Runs on kafka-python's sender thread: pass the result to the request's loop."""
-    with contextlib.suppress(RuntimeError):  # the loop closed while the record was in flight
-        loop.call_soon_threadsafe(_settle, done, error)
+_UNANSWERED = _Unanswered()
 
 
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
-    if done.done():
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
-
-
-def _error_of(done: asyncio.Future[None], timeout_s: float) -> BaseException | None:
+def _resolve(done: asyncio.Future[None]) -> None:
     if not done.done():
-        done.cancel()
-        return TimeoutError(f"no acknowledgement within {timeout_s} s")
-    return done.exception()
+        done.set_result(None)
 
 
 class OutcomeFeed:
