@@ -19,6 +19,10 @@ from orion.serve import observers
 
 API_REPLICAS = 1
 API_ONGOING_REQUESTS_MAX = 1_000  # above the 200 concurrent clients of the seed's load test
+# Transfers acknowledged per produce round (a micro-batch of requests, or one batch request):
+# how much the API's Redis and Kafka round trips are shared. Up to ACCEPT_BATCH_MAX (500),
+# and a batch request's size.
+ACCEPT_ROUND_BOUNDARIES: list[float] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000]
 
 api = api_app()
 
@@ -40,6 +44,12 @@ class OrionAPI:
         )
         start_at_zero(accepted)
         observers.on_accepted(accepted.inc)
+        rounds = metrics.Histogram(
+            "orion_api_accept_round_transfers",
+            description="Transfers the broker acknowledged per produce round of this API.",
+            boundaries=ACCEPT_ROUND_BOUNDARIES,
+        )
+        observers.on_accepted(rounds.observe)
         self._stuck = metrics.Gauge(
             "orion_partition_stuck",
             description="1 when a partition's oldest unsettled transfer and last commit are "
