@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from kafka import KafkaConsumer
+from psycopg import sql
 
 from orion.adapters import ledger
 from orion.adapters import postgres as pg
@@ -44,7 +45,7 @@ def own_db(settings: Settings, unique: str) -> Iterator[Settings]:
         yield mine
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -74,13 +75,32 @@ def _apply(settings: Settings, t: Transfer, expires_at_ms: int | None = None) ->
     return outcome.status
 
 
+def _sent_expiries(settings: Settings, topic: str, hold: str) -> list[Transfer]:
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+        enable_auto_commit=False, consumer_timeout_ms=RECORD_WAIT_MS,
+    )  # fmt: skip
+    try:
+        transfers = [decode_transfer(r.value).transfer for r in consumer]
+    finally:
+        consumer.close()
+    return [t for t in transfers if t.target_id == hold]
+
+
+def _due_hold(settings: Settings, funded: tuple[str, str], amount: int = 300) -> str:
+    """A hold of `amount` from a to b, settled with a timeout already past."""
+    a, b = funded
+    hold = str(uuid.uuid4())
+    past = time.time_ns() // 1_000_000 - 1_000
+    assert _apply(settings, Transfer(hold, a, b, amount, "NOK", Kind.PENDING), past) == "pending"
+    return hold
+
+
 def test_a_hold_past_its_timeout_is_expired_once(
     own_db: Settings, funded: tuple[str, str], topic: str
 ) -> None:
     settings, (a, b) = own_db, funded
-    hold = str(uuid.uuid4())
-    past = time.time_ns() // 1_000_000 - 1_000
-    assert _apply(settings, Transfer(hold, a, b, 400, "NOK", Kind.PENDING), past) == "pending"
+    hold = _due_hold(settings, funded, 400)
     expirer = HoldExpirer(settings.postgres_dsn, settings.kafka_bootstrap, topic, "test-expiry")
     try:
         assert expirer.scan() == 1
@@ -88,20 +108,7 @@ def test_a_hold_past_its_timeout_is_expired_once(
         assert expirer.count() == (1, 1)  # the gauges' reading: open, and past its timeout
     finally:
         expirer.close()
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
-        enable_auto_commit=False, consumer_timeout_ms=RECORD_WAIT_MS,
-    )  # fmt: skip
-    try:
-        mine = [
-            decode_transfer(r.value)
-            for r in consumer
-            if decode_transfer(r.value).transfer.target_id == hold
-        ]
-    finally:
-        consumer.close()
-    assert len(mine) == 1
-    expire = mine[0].transfer
+    (expire,) = _sent_expiries(settings, topic, hold)
     assert (expire.id, expire.kind, expire.amount) == (
         hold_action_id(hold, Kind.EXPIRE),
         Kind.EXPIRE,
@@ -117,26 +124,6 @@ def test_a_hold_past_its_timeout_is_expired_once(
             (a, hold),
         ).fetchone()
     assert row == (0, "expired")
-
-
-def _sent_expiries(settings: Settings, topic: str, hold: str) -> list[Transfer]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
-        enable_auto_commit=False, consumer_timeout_ms=RECORD_WAIT_MS,
-    )  # fmt: skip
-    try:
-        transfers = [decode_transfer(r.value).transfer for r in consumer]
-    finally:
-        consumer.close()
-    return [t for t in transfers if t.target_id == hold]
-
-
-def _due_hold(settings: Settings, funded: tuple[str, str]) -> str:
-    a, b = funded
-    hold = str(uuid.uuid4())
-    past = time.time_ns() // 1_000_000 - 1_000
-    assert _apply(settings, Transfer(hold, a, b, 300, "NOK", Kind.PENDING), past) == "pending"
-    return hold
 
 
 def test_the_expirer_reconnects_after_postgresql_drops_its_session(
