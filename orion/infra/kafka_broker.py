@@ -36,6 +36,11 @@ BROKER_SESSION_TIMEOUT_MS = 4_000
 PORT_STRIDE = 2  # node k: kafka_port + 2k and kafka_controller_port + 2k
 
 
+def new_cluster_id() -> str:
+    """A random cluster id in Kafka's form: a UUID as 22 url-safe base64 characters."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
 def kafka_nodes(settings: Settings, brokers: int | None = None) -> list[KafkaBroker]:
     """The nodes of the configured Kafka (or of the one with `brokers` nodes)."""
     count = settings.kafka_brokers if brokers is None else brokers
@@ -188,18 +193,20 @@ class KafkaBroker(Service):
     def _cluster_id(self) -> str:
         """One id for every node of a cluster, kept beside their data dirs."""
         if self.brokers == 1:
-            return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            return new_cluster_id()
         path = self.state / f"kafka-cluster-{self.brokers}.id"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())
+            path.write_text(new_cluster_id())
         return path.read_text().strip()
 
     def _format_storage(self) -> None:
         standalone = ["--standalone"] if self.brokers == 1 else []
+        # `--cluster-id=<id>` as one argument: an id may start with "-" (url-safe base64), and
+        # StorageTool's parser reads a separate "-..." as an option ("expected one argument").
         cmd = [
             "java", "-Xmx256m", "-cp", f"{self.libs}/*", "kafka.tools.StorageTool", "format",
-            *standalone, "-t", self._cluster_id(), "-c", str(self.properties),
+            *standalone, f"--cluster-id={self._cluster_id()}", "-c", str(self.properties),
         ]  # fmt: skip
         run_once(cmd, FORMAT_TIMEOUT_S)
 

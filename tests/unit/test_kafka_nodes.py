@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from orion.config import Settings
+from orion.infra import kafka_broker
 from orion.infra.kafka_broker import kafka_nodes
 
 
@@ -41,3 +42,21 @@ def test_three_brokers_share_a_quorum_and_keep_two_in_sync(tmp_path: Path, index
     assert props["node.id"] == str(index + 1)
     assert (props["min.insync.replicas"], props["default.replication.factor"]) == ("2", "3")
     assert props["unclean.leader.election.enable"] == "false"
+
+
+def test_a_cluster_id_starting_with_a_dash_reaches_the_storage_tool_as_one_argument(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Url-safe base64 ids start with "-" one time in 64. Passed as `-t <id>`, StorageTool's
+    parser took such an id for an option and `orion lab up` failed ("--cluster-id/-t:
+    expected one argument"); `--cluster-id=<id>` is one argument whatever the id."""
+    s = Settings(_env_file=None, state_dir=tmp_path, kafka_brokers=3)  # type: ignore[call-arg]
+    node = kafka_nodes(s)[0]
+    cluster_file = tmp_path / "kafka-cluster-3.id"
+    cluster_file.write_text("-AbCdEfGhIjKlMnOpQrStUv")
+    ran: list[list[str]] = []
+    monkeypatch.setattr(kafka_broker, "run_once", lambda cmd, _timeout: ran.append(cmd))
+    node._format_storage()
+    [cmd] = ran
+    assert "--cluster-id=-AbCdEfGhIjKlMnOpQrStUv" in cmd
+    assert "-t" not in cmd
