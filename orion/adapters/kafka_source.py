@@ -10,7 +10,8 @@ offsets are committed only as the engine hands them (never auto-committed); each
 carries its wall-clock time in the offset metadata (`orion status` reads it); a commit
 the broker refuses raises SourceUnavailableError having changed nothing; a revoked
 partition's settled prefix is committed before it moves (an awaited commit on kafka-python's
-I/O thread, where a blocking one is refused).
+I/O thread, where a blocking one is refused); a group join that kafka-python would leave
+unfinished is asked for again (see `_resume_stalled_join`).
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ class KafkaTransferSource:
 
     def poll(self, max_records: int, timeout_ms: int) -> list[SourceRecord]:
         batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max(1, max_records))
+        self._resume_stalled_join()
         fresh = self._start_fresh()
         return [
             SourceRecord(r.partition, r.offset, r.value)
@@ -146,6 +148,25 @@ class KafkaTransferSource:
             if tp.partition not in fresh
             for r in records
         ]
+
+    def _resume_stalled_join(self) -> None:
+        """Ask kafka-python for a new join when its current one would never finish.
+
+        kafka-python (3.0.12 and its main branch) keeps a JoinGroup/SyncGroup round in flight
+        when `poll`'s timeout ends first, and awaits it on a later `poll` only while its
+        coordinator still reports a rejoin as needed. When the rejoin was asked for by a
+        metadata change (the second join every consumer makes just after it starts, or a
+        partition count change), the leader's own assignment inside that round clears the
+        report: the round's answer is never applied, its partitions stay revoked, and the
+        consumer reads nothing, for good. The engine polls with a 0 ms timeout whenever it
+        is busy, so an orchestrator restarted under load would stall there. Java's client
+        counts a pending join as a needed one; so does this check, which asks again (one
+        more rebalance) when a join was prepared, not finished, and is no longer driven.
+        """
+        coordinator = self._consumer._coordinator
+        if coordinator.rejoining and not coordinator.need_rejoin():
+            log.info("group join stalled in kafka-python: joining again")
+            coordinator.request_rejoin()
 
     def _start_fresh(self) -> set[int]:
         """Seek every newly assigned partition to its committed position (its beginning if
