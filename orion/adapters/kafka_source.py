@@ -161,11 +161,12 @@ class KafkaTransferSource:
         consumer reads nothing, for good. The engine polls with a 0 ms timeout whenever it
         is busy, so an orchestrator restarted under load would stall there. Java's client
         counts a pending join as a needed one; so does this check, which asks again (one
-        more rebalance) when a join was prepared, not finished, and is no longer driven.
+        more rebalance at most) when a join was prepared, not finished, and is no longer
+        driven. Logged as a warning: it is a library fault worked around, worth seeing.
         """
         coordinator = self._consumer._coordinator
         if coordinator.rejoining and not coordinator.need_rejoin():
-            log.info("group join stalled in kafka-python: joining again")
+            log.warning("group join left unfinished by kafka-python: asking for it again")
             coordinator.request_rejoin()
 
     def _start_fresh(self) -> set[int]:
