@@ -11,7 +11,7 @@ carries its wall-clock time in the offset metadata (`orion status` reads it); a 
 the broker refuses raises SourceUnavailableError having changed nothing; a revoked
 partition's settled prefix is committed before it moves (an awaited commit on kafka-python's
 I/O thread, where a blocking one is refused); a group join that kafka-python would leave
-unfinished is asked for again (see `_resume_stalled_join`).
+unfinished is asked for again (`StalledJoinGuard`).
 """
 
 from __future__ import annotations
@@ -104,6 +104,48 @@ def _await_partitions(consumer: KafkaConsumer, topic: str) -> None:
         raise
 
 
+JOIN_STATE = ("rejoining", "need_rejoin", "request_rejoin")  # what the guard reads and calls
+
+
+class StalledJoinGuard:
+    """Asks kafka-python for a new group join when its current one would never finish.
+
+    kafka-python (3.0.12 and its main branch) keeps a JoinGroup/SyncGroup round in flight
+    when `poll`'s timeout ends first, and awaits it on a later `poll` only while its
+    coordinator still reports a rejoin as needed. When the rejoin was asked for by a
+    metadata change (the second join every consumer makes just after it starts, or a
+    partition count change), the leader's own assignment inside that round clears the
+    report: the round's answer is never applied, its partitions stay revoked, and the
+    consumer reads nothing, for good. The engine polls with a 0 ms timeout whenever it is
+    busy, so an orchestrator restarted under load could stall there. Java's client counts a
+    pending join as a needed one; so does `check`, which asks again (one more rebalance at
+    most) when a join was prepared, not finished, and is no longer driven. It logs a
+    warning: a library fault worked around is worth an operator's look.
+
+    It reads the consumer's private coordinator, as no public API shows this state. A
+    kafka-python whose coordinator lacks any of JOIN_STATE gets the guard switched off with
+    a warning, not a crash on every poll; `tests/integration/test_kafka_source.py` shows
+    whether that version still stalls.
+    """
+
+    def __init__(self, consumer: KafkaConsumer) -> None:
+        coordinator = getattr(consumer, "_coordinator", None)
+        missing = [name for name in JOIN_STATE if not hasattr(coordinator, name)]
+        self._coordinator = None if missing else coordinator
+        if missing:
+            names = ", ".join(missing)
+            log.warning("kafka-python's group coordinator has no %s: join guard off", names)
+
+    def check(self) -> bool:
+        """Ask for a new join if the current one is stalled; whether it asked."""
+        coordinator = self._coordinator
+        if coordinator is None or not coordinator.rejoining or coordinator.need_rejoin():
+            return False
+        log.warning("group join left unfinished by kafka-python: asking for it again")
+        coordinator.request_rejoin()
+        return True
+
+
 class KafkaTransferSource:
     """The orchestrator's consumer of accepted transfers (group, no auto-commit) and DLQ."""
 
@@ -134,13 +176,14 @@ class KafkaTransferSource:
             max_poll_interval_ms=MAX_POLL_INTERVAL_MS,
         )
         self._listener = _Rebalance(self._consumer, topic, on_assigned, on_revoked)
+        self._join_guard = StalledJoinGuard(self._consumer)
         _await_partitions(self._consumer, topic)
         self._consumer.subscribe([topic], listener=self._listener)
         self._dlq = RecordProducer(bootstrap, f"{group}-dlq")
 
     def poll(self, max_records: int, timeout_ms: int) -> list[SourceRecord]:
         batches = self._consumer.poll(timeout_ms=timeout_ms, max_records=max(1, max_records))
-        self._resume_stalled_join()
+        self._join_guard.check()
         fresh = self._start_fresh()
         return [
             SourceRecord(r.partition, r.offset, r.value)
@@ -148,26 +191,6 @@ class KafkaTransferSource:
             if tp.partition not in fresh
             for r in records
         ]
-
-    def _resume_stalled_join(self) -> None:
-        """Ask kafka-python for a new join when its current one would never finish.
-
-        kafka-python (3.0.12 and its main branch) keeps a JoinGroup/SyncGroup round in flight
-        when `poll`'s timeout ends first, and awaits it on a later `poll` only while its
-        coordinator still reports a rejoin as needed. When the rejoin was asked for by a
-        metadata change (the second join every consumer makes just after it starts, or a
-        partition count change), the leader's own assignment inside that round clears the
-        report: the round's answer is never applied, its partitions stay revoked, and the
-        consumer reads nothing, for good. The engine polls with a 0 ms timeout whenever it
-        is busy, so an orchestrator restarted under load would stall there. Java's client
-        counts a pending join as a needed one; so does this check, which asks again (one
-        more rebalance at most) when a join was prepared, not finished, and is no longer
-        driven. Logged as a warning: it is a library fault worked around, worth seeing.
-        """
-        coordinator = self._consumer._coordinator
-        if coordinator.rejoining and not coordinator.need_rejoin():
-            log.warning("group join left unfinished by kafka-python: asking for it again")
-            coordinator.request_rejoin()
 
     def _start_fresh(self) -> set[int]:
         """Seek every newly assigned partition to its committed position (its beginning if

@@ -9,8 +9,8 @@ transfers of one partition never settled). The first test fails without the sour
 
 kafka-python also leaves a join unfinished when a 0 ms poll ends while it is in flight and
 the join was asked for by a metadata change (every consumer's second join, ~0.5 s after it
-starts); the consumer then reads nothing, ever. The second test fails (12 of 12 runs) without
-the source's `_resume_stalled_join`.
+starts); the consumer then reads nothing, ever. The second test fails (every run tried) without
+the source's `StalledJoinGuard`.
 """
 
 from __future__ import annotations
