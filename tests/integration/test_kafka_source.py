@@ -57,7 +57,10 @@ class Member:
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.seen += [(r.partition, r.offset) for r in self.source.poll(100, POLL_MS)]
+            self.poll_once(POLL_MS)
+
+    def poll_once(self, timeout_ms: int) -> None:
+        self.seen += [(r.partition, r.offset) for r in self.source.poll(100, timeout_ms)]
 
     def read_all_of_its_partitions(self) -> bool:
         """Its last assignment read in full from the beginning (nothing was committed)."""
@@ -86,6 +89,16 @@ def _member(settings: Settings, topic: str, group: str, name: str) -> Member:
     return holder[0]
 
 
+def _produce(settings: Settings, topic: str, per_partition: int) -> None:
+    """`per_partition` records into each of the topic's two partitions, acknowledged."""
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    for partition in (0, 1):
+        for n in range(per_partition):
+            producer.send(topic, f"{partition}-{n}".encode(), partition=partition)
+    producer.flush()
+    producer.close()
+
+
 def _wait(predicate: object, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -98,12 +111,7 @@ def _wait(predicate: object, timeout_s: float) -> bool:
 def test_a_partition_handed_back_starts_again_at_its_commit(
     settings: Settings, two_partitions: str, unique: str
 ) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    for partition in (0, 1):
-        for n in range(PER_PARTITION):
-            producer.send(two_partitions, f"{partition}-{n}".encode(), partition=partition)
-    producer.flush()
-    producer.close()
+    _produce(settings, two_partitions, PER_PARTITION)
     group = f"test-group-{unique}"
     first = _member(settings, two_partitions, group, f"first-{unique}")
     second: Member | None = None
@@ -152,14 +160,10 @@ def test_a_consumer_polled_without_waiting_finishes_joining(
         start = time.monotonic()
         while time.monotonic() - start < BUSY_POLLING_S:
             member.source.poll(100, 0)
-        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-        for partition in (0, 1):
-            producer.send(two_partitions, b"late", partition=partition)
-        producer.flush()
-        producer.close()
+        _produce(settings, two_partitions, 1)
         deadline = time.monotonic() + REBALANCE_WITHIN_S
         while time.monotonic() < deadline and len(member.seen) < 2:
-            member.seen += [(r.partition, r.offset) for r in member.source.poll(100, 0)]
+            member.poll_once(0)
         assert sorted(member.seen) == [(0, 0), (1, 0)], (member.assigned, member.seen)
     finally:
         member.source.close()
