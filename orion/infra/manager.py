@@ -118,19 +118,28 @@ def _safe_ready(svc: Service) -> bool:
 
 
 def down(settings: Settings, echo: Echo, *, purge: bool = False) -> None:
+    """Stop every service Orion started; with `purge`, delete their data, the other Kafka
+    shape's too (its topics would otherwise outlive the ledger they were settled into, and
+    the next audit on that shape would find their transfers missing)."""
     for svc in _other_kafka(settings):
         if svc.managed.stop(settings.stop_timeout_s):
             echo(f"{svc.name}: stopped")
+        if purge and any(path.exists() for path in svc.data_dirs()):
+            _purge(svc, echo)
     for svc in reversed(services(settings)):
         stopped = svc.managed.stop(settings.stop_timeout_s)
         echo(f"{svc.name}: {'stopped' if stopped else 'not running'}")
         if purge:
-            for path in svc.data_dirs():
-                if path.is_file():
-                    path.unlink()
-                else:
-                    shutil.rmtree(path, ignore_errors=True)
-            echo(f"{svc.name}: data purged")
+            _purge(svc, echo)
+
+
+def _purge(svc: Service, echo: Echo) -> None:
+    for path in svc.data_dirs():
+        if path.is_file():
+            path.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    echo(f"{svc.name}: data purged")
 
 
 def status(settings: Settings) -> list[Health]:

@@ -60,3 +60,18 @@ def test_a_cluster_id_starting_with_a_dash_reaches_the_storage_tool_as_one_argum
     [cmd] = ran
     assert "--cluster-id=-AbCdEfGhIjKlMnOpQrStUv" in cmd
     assert "-t" not in cmd
+
+
+@pytest.mark.parametrize("brokers", [1, 3])
+def test_purge_deletes_both_kafka_shapes_data(tmp_path: Path, brokers: int) -> None:
+    """`orion down --purge` deletes the data of the Kafka it does not run too: the other
+    shape's topics would outlive the purged ledger, and the audit there would fail."""
+    from orion.infra import manager
+
+    s = Settings(_env_file=None, state_dir=tmp_path, kafka_brokers=brokers)  # type: ignore[call-arg]
+    other = Settings(_env_file=None, state_dir=tmp_path, kafka_brokers=4 - brokers)  # type: ignore[call-arg]
+    dirs = [node.dir / "data" for node in (*kafka_nodes(s), *kafka_nodes(other))]
+    for path in dirs:
+        (path / "orion.transfers-0").mkdir(parents=True)
+    manager.down(s, lambda _line: None, purge=True)
+    assert [path for path in dirs if path.exists()] == []
