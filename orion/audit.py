@@ -13,9 +13,11 @@ Guarantees:
   transfer #4 looks for is already visible: a live system cannot cause a false alarm.
 - Bounded: at most EXAMPLES_PER_CHECK_MAX examples per check; ids are looked up in chunks
   of LOOKUP_IDS_MAX, so memory does not grow with the topic.
-- Undecodable records, and records a shard sent to the DLQ (its keys name their place in the
-  transfers topic), count as "dlq", records past the committed offsets as "in flight";
-  neither is a violation. A topic that cannot be read to the committed offsets is one.
+- Undecodable records and transfers, and those a shard sent to the DLQ (its keys name their
+  place in the transfers topic: `partition:offset` for a record, `partition:offset:index`
+  for one transfer of a packed record), count as "dlq", records past the committed offsets
+  as "in flight"; neither is a violation. A topic that cannot be read to the committed
+  offsets is one.
 - #6 reads the records past the committed offsets (all of a partition never committed) that
   were produced before now - unsettled_after_s: each that decodes and has neither a final
   row nor a DLQ entry is a violation. A live system within the bound cannot fail it; a
@@ -32,12 +34,19 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
+from typing import TypeVar
 
 from orion.adapters import ledger_audit as db
 from orion.adapters.ledger_audit import Connection, KafkaReadError, Record, TopicSnapshot
 from orion.config import Settings
 from orion.domain import Status
-from orion.messages import ORCHESTRATOR_GROUP, MessageError, decode_transfer
+from orion.messages import (
+    ORCHESTRATOR_GROUP,
+    MessageError,
+    Undecodable,
+    decode_record,
+    is_packed,
+)
 
 EXAMPLES_PER_CHECK_MAX = 10  # enough to start debugging; the count says how bad it is
 UNSETTLED_AFTER_S_DEFAULT = 60.0  # settlement takes well under a second; a minute is stuck
@@ -54,7 +63,11 @@ TITLES = {
     6: "no accepted transfer left without an outcome past the bound",
     7: "holds and reversals: pending amounts, one resolution per hold, reversals bounded",
 }
+T = TypeVar("T")
 Lookup = Callable[[Sequence[str]], Mapping[str, str]]
+# Where a dead letter came from: (partition, offset) for a whole record, (partition, offset,
+# index) for one transfer of a packed record.
+Place = tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +162,7 @@ def _kafka(bootstrap: str, snap: TopicSnapshot, cutoff_ms: int) -> KafkaReads:
     )
 
 
-def _dead_letters(settings: Settings, source: str) -> AbstractSet[tuple[int, int]] | str:
+def _dead_letters(settings: Settings, source: str) -> AbstractSet[Place] | str:
     """Where the DLQ's records came from, or why the DLQ could not be read."""
     try:
         return db.read_dead_letters(
@@ -163,7 +176,7 @@ def audit_ledger(
     conn: Connection,
     snap: TopicSnapshot,
     reads: KafkaReads,
-    dead: AbstractSet[tuple[int, int]] | str = frozenset(),
+    dead: AbstractSet[Place] | str = frozenset(),
     unsettled_after_s: float = UNSETTLED_AFTER_S_DEFAULT,
 ) -> AuditReport:
     """The seven checks in order, on `conn`; `reads` are `snap`'s records."""
@@ -213,7 +226,7 @@ def check_acknowledged(
     snap: TopicSnapshot,
     records: Iterable[Record],
     lookup: Lookup,
-    dead: AbstractSet[tuple[int, int]] = frozenset(),
+    dead: AbstractSet[Place] = frozenset(),
     extra_notes: tuple[str, ...] = (),
 ) -> CheckResult:
     """Each record below the committed offsets must have a transfers row, final status, or
@@ -230,7 +243,7 @@ def check_acknowledged(
 def check_unsettled(
     records: Iterable[Record],
     lookup: Lookup,
-    dead: AbstractSet[tuple[int, int]] = frozenset(),
+    dead: AbstractSet[Place] = frozenset(),
     after_s: float = UNSETTLED_AFTER_S_DEFAULT,
 ) -> CheckResult:
     """Each record accepted more than `after_s` ago must be settled or dead-lettered."""
@@ -255,30 +268,74 @@ class _Found:
 def _without_outcome(
     records: Iterable[Record],
     lookup: Lookup,
-    dead: AbstractSet[tuple[int, int]],
+    dead: AbstractSet[Place],
     describe: Callable[[Record, str], str],
 ) -> _Found:
-    """Decodable records whose transfer has no final row and that are not in the DLQ."""
-    count, examples, read, dlq, failure = 0, list[str](), 0, 0, list[str]()
-    for chunk in _chunks(_until_failure(records, failure), LOOKUP_IDS_MAX):
-        read += len(chunk)
-        by_id = _decoded(chunk)
-        dlq += len(chunk) - sum(len(found) for found in by_id.values())
+    """Decodable transfers that have no final row and are not in the DLQ."""
+    count, examples, failure = 0, list[str](), list[str]()
+    tally = _Tally()
+    for chunk in _chunks(tally.transfers(_until_failure(records, failure)), LOOKUP_IDS_MAX):
+        by_id: dict[str, list[_Carried]] = {}
+        for carried in chunk:
+            by_id.setdefault(carried.transfer_id, []).append(carried)
         statuses = lookup(list(by_id))
         for transfer_id, found in by_id.items():
             status = statuses.get(transfer_id)
             if status in FINAL_STATUSES:
                 continue
-            missing = [r for r in found if (r.partition, r.offset) not in dead]
-            dlq += len(found) - len(missing)
+            missing = [c for c in found if not c.dead_in(dead)]
+            tally.dlq += len(found) - len(missing)
             count += len(missing)
             state = "no transfers row" if status is None else f"status {status}"
             room = max(0, EXAMPLES_PER_CHECK_MAX - len(examples))
             examples += [
-                f"transfer {transfer_id} ({_at(r)}): {describe(r, state)}" for r in missing[:room]
+                f"transfer {transfer_id} ({c.at}): {describe(c.record, state)}"
+                for c in missing[:room]
             ]
     count, examples = count + len(failure), failure + examples
-    return _Found(count, tuple(examples[:EXAMPLES_PER_CHECK_MAX]), read, dlq)
+    return _Found(count, tuple(examples[:EXAMPLES_PER_CHECK_MAX]), tally.read, tally.dlq)
+
+
+@dataclass(frozen=True, slots=True)
+class _Carried:
+    """One transfer as a record of the topic carries it."""
+
+    transfer_id: str  # canonical (a client may resend an id, spelled differently)
+    record: Record
+    index: int | None  # its place in a packed record
+
+    def dead_in(self, dead: AbstractSet[Place]) -> bool:
+        r = self.record
+        whole = (r.partition, r.offset) in dead
+        return whole or (self.index is not None and (r.partition, r.offset, self.index) in dead)
+
+    @property
+    def at(self) -> str:
+        where = _at(self.record)
+        return where if self.index is None else f"{where} index {self.index}"
+
+
+@dataclass(slots=True)
+class _Tally:
+    read: int = 0  # records
+    dlq: int = 0  # undecodable records and transfers, and dead-lettered transfers
+
+    def transfers(self, records: Iterable[Record]) -> Iterator[_Carried]:
+        """The decodable transfers of `records`, in order; what does not decode is tallied."""
+        for record in records:
+            self.read += 1
+            try:
+                found = decode_record(record.value or b"")
+            except MessageError:
+                self.dlq += 1
+                continue
+            packed = is_packed(record.value)
+            for index, item in enumerate(found):
+                if isinstance(item, Undecodable):
+                    self.dlq += 1
+                    continue
+                transfer_id = str(uuid.UUID(item.transfer.id))
+                yield _Carried(transfer_id, record, index if packed else None)
 
 
 def in_flight(snap: TopicSnapshot) -> int:
@@ -301,18 +358,6 @@ def _notes(snap: TopicSnapshot, read: int, dlq: int) -> tuple[str, ...]:
     )
 
 
-def _decoded(chunk: Sequence[Record]) -> dict[str, list[Record]]:
-    """Canonical transfer id -> its records (a client may resend an id); undecodable dropped."""
-    by_id: dict[str, list[Record]] = {}
-    for record in chunk:
-        try:
-            transfer_id = decode_transfer(record.value or b"").transfer.id
-        except MessageError:
-            continue
-        by_id.setdefault(str(uuid.UUID(transfer_id)), []).append(record)
-    return by_id
-
-
 def _until_failure(records: Iterable[Record], failure: list[str]) -> Iterator[Record]:
     """The records until the topic stops short; the reason lands in `failure`."""
     try:
@@ -321,8 +366,8 @@ def _until_failure(records: Iterable[Record], failure: list[str]) -> Iterator[Re
         failure.append(str(err))
 
 
-def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    it = iter(records)
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
 

@@ -1,10 +1,12 @@
 """Wire formats of Orion's Kafka records (JSON, UTF-8), shared by the API, shards and tools.
 
-`orion.transfers`: key = debit account id (so one account's transfers keep their order in
-one partition); value = an accepted transfer. `orion.transfer-results`: key = transfer id;
-value = its outcome (final, or `pending` for a hold; the hold's resolution is the outcome of
-the post / void / expire record that resolved it). Amounts are integers in minor units;
-times are epoch milliseconds.
+`orion.transfers`: value = an accepted transfer (a JSON object), key = its debit account id
+(so one account's transfers keep their order in one partition); or a packed record (the API's
+default, see load/design-ingest-records.md): value = a JSON array of such objects, all of
+whose debit accounts map to the record's partition, in acceptance order, key = null.
+`orion.transfer-results`: key = transfer id; value = its outcome (final, or `pending` for a
+hold; the hold's resolution is the outcome of the post / void / expire record that resolved
+it). Amounts are integers in minor units; times are epoch milliseconds.
 
 A record's `kind` is absent for an immediate transfer (the original format); a hold carries
 `"kind": "pending"` and `expires_at`; a post, void, expire or reversal carries its kind and
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -38,6 +41,12 @@ T = TypeVar("T")
 # The orchestrator's consumer group: its committed offsets mean "settled" (audit, status).
 ORCHESTRATOR_GROUP = "orion-orchestrator"
 MESSAGE_BYTES_MAX = 64 * 1024  # metadata included; a larger record is malformed, not a transfer
+# A packed record carries at most this many transfers and bytes (the API splits a larger
+# group in order), well under the broker's default message.max.bytes (1 MiB).
+PACKED_TRANSFERS_MAX = 500
+PACKED_BYTES_MAX = 512 * 1024
+# Larger than this, a packed record is malformed (the API never writes one).
+PACKED_RECORD_BYTES_MAX = 1024 * 1024
 BIGINT_MAX = 2**63 - 1  # transfers.amount is a bigint
 CURRENCY_CHARS = 3  # transfers.currency is char(3)
 # accepted_at becomes a timestamptz: PostgreSQL holds up to year 294276; the year 9999 is
@@ -73,6 +82,7 @@ class QueuedTransfer:
     accepted: AcceptedTransfer
     partition: int
     offset: int
+    index: int | None = None  # its place in a packed record; None for a one-transfer record
     id: str = field(init=False)
     debit_account_id: str = field(init=False)
     credit_account_id: str = field(init=False)
@@ -141,8 +151,56 @@ def encode_transfer(accepted: AcceptedTransfer) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """An element of a packed record that is not a well-formed transfer (its JSON, and why)."""
+
+    value: bytes
+    error: str
+
+
+def encode_packed(values: Sequence[bytes]) -> bytes:
+    """A packed record of already encoded transfers (`encode_transfer`), in their order."""
+    return b"[" + b",".join(values) + b"]"
+
+
+def is_packed(raw: bytes | None) -> bool:
+    """Whether a record of the transfers topic is a packed one (a JSON array)."""
+    return isinstance(raw, bytes | bytearray) and raw[:1] == b"["
+
+
+def decode_record(raw: bytes | None) -> list[AcceptedTransfer | Undecodable]:
+    """The transfers of one record of the transfers topic, in order: an object is one
+    transfer, an array a packed record. MessageError when the record as a whole is malformed
+    (it goes to the DLQ whole); a malformed element of an array is an `Undecodable` in its
+    place (it goes alone, its neighbours settle)."""
+    if not is_packed(raw):
+        return [decode_transfer(raw)]
+    body = _load(raw, PACKED_RECORD_BYTES_MAX)
+    if not isinstance(body, list) or not body:
+        raise MessageError("a packed record must be a non-empty JSON array")
+    if len(body) > PACKED_TRANSFERS_MAX:
+        raise MessageError(f"a packed record holds at most {PACKED_TRANSFERS_MAX} transfers")
+    found: list[AcceptedTransfer | Undecodable] = []
+    for element in body:
+        try:
+            if not isinstance(element, dict):
+                raise MessageError("element is not a JSON object")
+            found.append(_transfer_of(element))
+        except MessageError as err:
+            value = json.dumps(element, separators=(",", ":")).encode(errors="replace")
+            found.append(Undecodable(value, str(err)))
+    return found
+
+
 def decode_transfer(raw: bytes | None) -> AcceptedTransfer:
     body = _load(raw)
+    if not isinstance(body, dict):
+        raise MessageError("record is not a JSON object")
+    return _transfer_of(body)
+
+
+def _transfer_of(body: dict[str, Any]) -> AcceptedTransfer:
     transfer_id = _field(body, "id", str)
     try:
         uuid.UUID(transfer_id)
@@ -214,6 +272,8 @@ def encode_outcome(outcome: OutcomeRecord) -> bytes:
 
 def decode_outcome(raw: bytes) -> OutcomeRecord:
     body = _load(raw)
+    if not isinstance(body, dict):
+        raise MessageError("record is not a JSON object")
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
         raise MessageError("field 'reason' must be a string or null")
@@ -232,19 +292,17 @@ def decode_outcome(raw: bytes) -> OutcomeRecord:
     )
 
 
-def _load(raw: bytes | None) -> dict[str, Any]:
+def _load(raw: bytes | None, bytes_max: int = MESSAGE_BYTES_MAX) -> Any:
     if not isinstance(raw, bytes | bytearray):
         raise MessageError("record has no value")
-    if len(raw) > MESSAGE_BYTES_MAX:
-        raise MessageError(f"record of {len(raw)} bytes exceeds {MESSAGE_BYTES_MAX}")
+    if len(raw) > bytes_max:
+        raise MessageError(f"record of {len(raw)} bytes exceeds {bytes_max}")
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise MessageError(f"not JSON: {err}") from None
     except RecursionError:
         raise MessageError("not JSON: nested too deeply") from None
-    if not isinstance(body, dict):
-        raise MessageError("record is not a JSON object")
     return body
 
 

@@ -41,8 +41,14 @@ class OrchestratorMetrics:
     """Counters fed from the engine's cumulative stats (as deltas), gauges set each tick."""
 
     def __init__(self) -> None:
-        self.polled = Counter("orion_transfers_polled_total", "Records read from the topic.")
-        self.dlq = Counter("orion_dlq_records_total", "Records sent to the dead-letter topic.")
+        self.polled = Counter(
+            "orion_transfers_polled_total",
+            "Transfers read from the topic (a packed record counts each).",
+        )
+        self.dlq = Counter(
+            "orion_dlq_records_total",
+            "Dead letters sent: transfers, or records that do not decode.",
+        )
         self.conflicts = Counter(
             "orion_lock_conflicts_total", "Accounts found leased by another orchestrator."
         )

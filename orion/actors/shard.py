@@ -95,7 +95,7 @@ class Shard:
                 outcome, why = result, str(result.reason)
             if outcome.status == DEAD_LETTERED:
                 value = encode_transfer(queued.accepted)
-                dead.append(DeadLetter(queued.partition, queued.offset, value, why))
+                dead.append(DeadLetter(queued.partition, queued.offset, value, why, queued.index))
             if outcome.status == DEAD_LETTERED or outcome.reason == Reason.INVALID_RECORD:
                 log.warning(
                     "shard %d batch %s: transfer %s %s: %s",

@@ -102,9 +102,12 @@ DEAD_LETTER_ERROR_HEADER = "orion-error"  # why the record is in the DLQ
 DEAD_LETTER_TOPIC_HEADER = "orion-topic"  # where it came from (the key says partition:offset)
 
 
-def dead_letter_key(partition: int, offset: int) -> bytes:
-    """The DLQ key of a record: where it sat in the transfers topic (the audit reads it)."""
-    return f"{partition}:{offset}".encode()
+def dead_letter_key(partition: int, offset: int, index: int | None = None) -> bytes:
+    """The DLQ key of a record, `partition:offset`, or of one transfer of a packed record,
+    `partition:offset:index`: where it sat in the transfers topic (the audit reads it)."""
+    if index is None:
+        return f"{partition}:{offset}".encode()
+    return f"{partition}:{offset}:{index}".encode()
 
 
 class RecordProducer:
@@ -165,7 +168,7 @@ class RecordProducer:
             topic,
             [
                 (
-                    dead_letter_key(d.partition, d.offset),
+                    dead_letter_key(d.partition, d.offset, d.index),
                     d.value,
                     [
                         (DEAD_LETTER_ERROR_HEADER, d.error.encode(errors="replace")),

@@ -71,14 +71,15 @@ STORED_IDS = "SELECT id::text FROM transfers WHERE id = ANY(%b::uuid[])"
 # The uncorrelated scalar subquery runs once per statement: one sequence value per batch.
 INSERT_FINAL = f"""
 INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, currency, status,
-                       reason, batch_id, shard, kafka_partition, kafka_offset, metadata,
-                       accepted_at, settled_at, settle_seq)
+                       reason, batch_id, shard, kafka_partition, kafka_offset, kafka_index,
+                       metadata, accepted_at, settled_at, settle_seq)
 SELECT u.id, u.debit, u.credit, u.amount, u.currency, u.status, u.reason, %s, %s, u.p, u.o,
-       u.meta, to_timestamp(u.acc / 1000.0), %s,
+       u.i, u.meta, to_timestamp(u.acc / 1000.0), %s,
        (SELECT nextval('transfer_settle_seq')) * {SETTLE_SEQ_STRIDE} + u.pos
 FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[],
-            %b::text[], %b::int[], %b::bigint[], %b::jsonb[], %b::bigint[], %b::int[])
-     AS u(id, debit, credit, amount, currency, status, reason, p, o, meta, acc, pos)
+            %b::text[], %b::int[], %b::bigint[], %b::int[], %b::jsonb[], %b::bigint[],
+            %b::int[])
+     AS u(id, debit, credit, amount, currency, status, reason, p, o, i, meta, acc, pos)
 ON CONFLICT (id) DO NOTHING
 RETURNING id::text
 """
@@ -86,16 +87,17 @@ RETURNING id::text
 # their defaults are only sent when some record needs them).
 INSERT_FINAL_KINDS = f"""
 INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, currency, status,
-                       reason, batch_id, shard, kafka_partition, kafka_offset, metadata,
-                       accepted_at, settled_at, settle_seq, kind, target_id, expires_at)
+                       reason, batch_id, shard, kafka_partition, kafka_offset, kafka_index,
+                       metadata, accepted_at, settled_at, settle_seq, kind, target_id,
+                       expires_at)
 SELECT u.id, u.debit, u.credit, u.amount, u.currency, u.status, u.reason, %s, %s, u.p, u.o,
-       u.meta, to_timestamp(u.acc / 1000.0), %s,
+       u.i, u.meta, to_timestamp(u.acc / 1000.0), %s,
        (SELECT nextval('transfer_settle_seq')) * {SETTLE_SEQ_STRIDE} + u.pos,
        u.kind, u.target, to_timestamp(u.expires / 1000.0)
 FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[],
-            %b::text[], %b::int[], %b::bigint[], %b::jsonb[], %b::bigint[], %b::int[],
-            %b::text[], %b::uuid[], %b::bigint[])
-     AS u(id, debit, credit, amount, currency, status, reason, p, o, meta, acc, pos,
+            %b::text[], %b::int[], %b::bigint[], %b::int[], %b::jsonb[], %b::bigint[],
+            %b::int[], %b::text[], %b::uuid[], %b::bigint[])
+     AS u(id, debit, credit, amount, currency, status, reason, p, o, i, meta, acc, pos,
           kind, target, expires)
 ON CONFLICT (id) DO NOTHING
 RETURNING id::text
@@ -128,9 +130,9 @@ FROM transfers WHERE id = ANY(%b::uuid[])
 # part other producers get wrong); if even that is refused, the shard dead-letters it.
 REJECT_INVALID = f"""
 INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, currency, status,
-                       reason, batch_id, shard, kafka_partition, kafka_offset, accepted_at,
-                       settled_at, settle_seq, kind, target_id, expires_at)
-VALUES (%s::uuid, %s, %s, %s, %s, 'rejected', %s, %s, %s, %s, %s, to_timestamp(%s / 1000.0),
+                       reason, batch_id, shard, kafka_partition, kafka_offset, kafka_index,
+                       accepted_at, settled_at, settle_seq, kind, target_id, expires_at)
+VALUES (%s::uuid, %s, %s, %s, %s, 'rejected', %s, %s, %s, %s, %s, %s, to_timestamp(%s / 1000.0),
         %s, nextval('transfer_settle_seq') * {SETTLE_SEQ_STRIDE}, %s, %s::uuid,
         to_timestamp(%s / 1000.0))
 ON CONFLICT (id) DO NOTHING
@@ -253,14 +255,14 @@ def _write(
     """The final transfer rows first (the entries refer to them), then entries and balances;
     how many transfer rows were inserted."""
     kinds = any(q.accepted.transfer.kind != Kind.IMMEDIATE for q in fresh)
-    cols: list[list[object]] = [[] for _ in range(15 if kinds else 12)]
+    cols: list[list[object]] = [[] for _ in range(16 if kinds else 13)]
     for pos, (q, o) in enumerate(zip(fresh, decision.outcomes, strict=True)):
         t, a = q.accepted.transfer, q.accepted
         meta = json.dumps(a.metadata) if a.metadata is not None else None
         reason = None if o.reason is None else str(o.reason)
         row = (t.id, t.debit_account_id, t.credit_account_id, t.amount, t.currency, str(o.status))
         values: tuple[object, ...] = (
-            *row, reason, q.partition, q.offset, meta, a.accepted_at_ms, pos
+            *row, reason, q.partition, q.offset, q.index, meta, a.accepted_at_ms, pos
         )  # fmt: skip
         if kinds:
             values = (*values, t.kind.value, t.target_id, a.expires_at_ms)
@@ -346,7 +348,7 @@ def reject_invalid(
             (
                 t.id, t.debit_account_id, t.credit_account_id, t.amount, t.currency,
                 str(Reason.INVALID_RECORD), batch_id, shard, queued.partition, queued.offset,
-                queued.accepted.accepted_at_ms, settled_at, t.kind.value, t.target_id,
+                queued.index, queued.accepted.accepted_at_ms, settled_at, t.kind.value, t.target_id,
                 queued.accepted.expires_at_ms,
             ),
         ).fetchone()  # fmt: skip

@@ -135,22 +135,27 @@ def bad_settlements(conn: Connection, limit: int) -> Findings:
 
 _ORDER_BREAKS = """
 SELECT count(*) OVER (), CASE WHEN settle_seq IS NULL
-    THEN format('account %%s: transfer %%s (partition %%s offset %%s) has no settle_seq',
-        debit_account_id, id, kafka_partition, kafka_offset)
-    ELSE format('account %%s: transfer %%s (partition %%s offset %%s, settle_seq %%s) settled'
-        ' before earlier-accepted %%s (partition %%s offset %%s, settle_seq %%s)',
-        debit_account_id, id, kafka_partition, kafka_offset, settle_seq,
-        prev_id, prev_partition, prev_offset, prev_seq) END
+    THEN format('account %%s: transfer %%s (partition %%s offset %%s%%s) has no settle_seq',
+        debit_account_id, id, kafka_partition, kafka_offset, at_index)
+    ELSE format('account %%s: transfer %%s (partition %%s offset %%s%%s, settle_seq %%s) settled'
+        ' before earlier-accepted %%s (partition %%s offset %%s%%s, settle_seq %%s)',
+        debit_account_id, id, kafka_partition, kafka_offset, at_index, settle_seq,
+        prev_id, prev_partition, prev_offset, prev_at_index, prev_seq) END
 FROM (
-    SELECT id, debit_account_id, kafka_partition, kafka_offset, settle_seq,
+    SELECT id, debit_account_id, kafka_partition, kafka_offset, idx, settle_seq, at_index,
         lag(id) OVER w AS prev_id, lag(kafka_partition) OVER w AS prev_partition,
-        lag(kafka_offset) OVER w AS prev_offset, lag(settle_seq) OVER w AS prev_seq
-    FROM transfers WHERE kafka_partition IS NOT NULL AND kafka_offset IS NOT NULL
-    WINDOW w AS (PARTITION BY debit_account_id ORDER BY kafka_partition, kafka_offset, settle_seq)
+        lag(kafka_offset) OVER w AS prev_offset, lag(idx) OVER w AS prev_idx,
+        lag(at_index) OVER w AS prev_at_index, lag(settle_seq) OVER w AS prev_seq
+    FROM (SELECT *, coalesce(kafka_index, -1) AS idx,
+                 coalesce(' index ' || kafka_index, '') AS at_index FROM transfers) t
+    WHERE kafka_partition IS NOT NULL AND kafka_offset IS NOT NULL
+    WINDOW w AS (PARTITION BY debit_account_id
+                 ORDER BY kafka_partition, kafka_offset, idx, settle_seq)
 ) o
 WHERE settle_seq IS NULL
-   OR (settle_seq <= prev_seq AND (kafka_partition, kafka_offset) <> (prev_partition, prev_offset))
-ORDER BY debit_account_id, kafka_partition, kafka_offset LIMIT %(limit)s
+   OR (settle_seq <= prev_seq
+       AND (kafka_partition, kafka_offset, idx) <> (prev_partition, prev_offset, prev_idx))
+ORDER BY debit_account_id, kafka_partition, kafka_offset, idx LIMIT %(limit)s
 """
 
 
@@ -369,11 +374,12 @@ DLQ_TOPIC_HEADER = "orion-topic"  # the transfers topic a dead letter came from
 
 def read_dead_letters(
     bootstrap: str, dlq_topic: str, source_topic: str, untagged_source: str
-) -> set[tuple[int, int]]:
-    """(partition, offset) in `source_topic` of every record sent to the DLQ. Records from
+) -> set[tuple[int, ...]]:
+    """Where in `source_topic` every dead letter came from: (partition, offset) for a whole
+    record, (partition, offset, index) for one transfer of a packed record. Records from
     before the DLQ named their topic count as `untagged_source`'s."""
     consumer = _consumer(bootstrap)
-    found: set[tuple[int, int]] = set()
+    found: set[tuple[int, ...]] = set()
     try:
         parts = [
             TopicPartition(dlq_topic, p) for p in consumer.partitions_for_topic(dlq_topic) or ()
@@ -395,20 +401,21 @@ def read_dead_letters(
                 idle_until = time.monotonic() + KAFKA_IDLE_S
             if read > DLQ_RECORDS_MAX or time.monotonic() > idle_until:
                 raise KafkaReadError(f"{dlq_topic}: not readable to its end ({read} records)")
-        found.discard((-1, -1))
+        found.discard(())
         return found
     finally:
         consumer.close(autocommit=False)
 
 
-def _letter(record: Any, source_topic: str, untagged_source: str) -> tuple[int, int]:
-    """Where a DLQ record came from, or (-1, -1) when not from `source_topic`."""
+def _letter(record: Any, source_topic: str, untagged_source: str) -> tuple[int, ...]:
+    """Where a DLQ record came from (see `read_dead_letters`), or () when not from
+    `source_topic` or keyed otherwise."""
     headers = dict(record.headers or ())
     topic = headers.get(DLQ_TOPIC_HEADER, b"").decode(errors="replace") or untagged_source
-    partition, _, offset = (record.key or b"").decode(errors="replace").partition(":")
-    if topic != source_topic or not (partition.isdigit() and offset.isdigit()):
-        return (-1, -1)
-    return (int(partition), int(offset))
+    place = (record.key or b"").decode(errors="replace").split(":")
+    if topic != source_topic or len(place) not in (2, 3) or not all(p.isdigit() for p in place):
+        return ()
+    return tuple(int(p) for p in place)
 
 
 def _consumer(bootstrap: str) -> KafkaConsumer:

@@ -1,7 +1,8 @@
 """Which Kafka offsets are safe to commit: the contiguous settled prefix per partition.
 
 Responsibilities: remember every record received (`track`) until its outcome is known
-(`settle`), and say, per partition, how far the consumer group may commit.
+(`settle`: once per transfer it carries, a packed record carrying several), and say, per
+partition, how far the consumer group may commit.
 
 Guarantees:
 - Never past an in-flight record: the position offered for a partition is one past the
@@ -13,8 +14,11 @@ Guarantees:
   tracked and so never hold the position back.
 - A position is offered once per advance: `committable` lists only partitions that moved
   past what `mark_committed` last recorded.
-- Misuse raises instead of corrupting the position: offsets that do not increase, settling
-  a record not in flight, or marking a position beyond the settled prefix.
+- A record is settled when every transfer it carries is: a packed record half settled when
+  the orchestrator dies is replayed whole.
+- Misuse raises instead of corrupting the position: offsets that do not increase, a record
+  carrying no transfer, settling a record not in flight (or more often than it carries
+  transfers), or marking a position beyond the settled prefix.
 Memory is one entry per in-flight record; the orchestrator bounds those (pending queue and
 batches in flight), so this needs no bound of its own.
 """
@@ -33,7 +37,7 @@ class OffsetError(ValueError):
 @dataclass(slots=True)
 class _Partition:
     order: deque[int] = field(default_factory=deque)  # tracked, not yet passed, increasing
-    in_flight: set[int] = field(default_factory=set)  # tracked and not yet settled
+    in_flight: dict[int, int] = field(default_factory=dict)  # offset -> transfers unsettled
     last_tracked: int = -1
     position: int | None = None  # one past the contiguous settled prefix
     committed: int | None = None
@@ -45,21 +49,28 @@ class OffsetTracker:
     def __init__(self) -> None:
         self._partitions: dict[int, _Partition] = {}
 
-    def track(self, partition: int, offset: int) -> None:
-        """Record that the record at `offset` was received and awaits its outcome."""
+    def track(self, partition: int, offset: int, transfers: int = 1) -> None:
+        """Record that the record at `offset`, carrying `transfers`, was received and awaits
+        their outcomes."""
         state = self._partitions.setdefault(partition, _Partition())
         if offset <= state.last_tracked:
             raise OffsetError(f"partition {partition}: offset {offset} after {state.last_tracked}")
+        if transfers < 1:
+            raise OffsetError(f"partition {partition}: offset {offset} carries {transfers}")
         state.last_tracked = offset
         state.order.append(offset)
-        state.in_flight.add(offset)
+        state.in_flight[offset] = transfers
 
     def settle(self, partition: int, offset: int) -> None:
-        """Record that the outcome of the record at `offset` is durable."""
+        """Record that the outcome of one transfer of the record at `offset` is durable."""
         state = self._partitions.get(partition)
-        if state is None or offset not in state.in_flight:
+        left = None if state is None else state.in_flight.get(offset)
+        if state is None or left is None:
             raise OffsetError(f"partition {partition}: offset {offset} is not in flight")
-        state.in_flight.remove(offset)
+        if left > 1:
+            state.in_flight[offset] = left - 1
+            return
+        del state.in_flight[offset]
         while state.order and state.order[0] not in state.in_flight:
             state.position = state.order.popleft() + 1
 

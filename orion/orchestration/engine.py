@@ -21,12 +21,19 @@ Guarantees:
 from __future__ import annotations
 
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from orion.domain import OffsetTracker, PendingQueue, plan_round
-from orion.messages import DEAD_LETTERED, MessageError, QueuedTransfer, decode_transfer
+from orion.messages import (
+    DEAD_LETTERED,
+    MessageError,
+    QueuedTransfer,
+    Undecodable,
+    decode_record,
+    is_packed,
+)
 from orion.orchestration.ports import (
     AccountLocks,
     Clock,
@@ -121,12 +128,16 @@ class Engine:
     ) -> None:
         self._source, self._locks, self._shards, self._clock = source, locks, shards, clock
         self.queue: PendingQueue[QueuedTransfer] = PendingQueue()
+        # Transfers polled but not yet queued: a packed record may carry more than the queue
+        # has room for. Nothing more is polled until they are all queued, so this holds at
+        # most one poll's records (POLL_RECORDS_MAX, each at most PACKED_TRANSFERS_MAX).
+        self._staged: deque[QueuedTransfer] = deque()
         self._offsets = OffsetTracker()
         self._assigned: set[int] = set()
         self._duplicates: defaultdict[str, list[tuple[int, int]]] = defaultdict(list)
-        # Records of a previous ownership of their partition, still in flight: their outcome
-        # must not settle an offset of the current ownership (see _forget).
-        self._orphans: set[tuple[int, int]] = set()
+        # Transfers of a previous ownership of their partition, still in flight, per record:
+        # their outcomes must not settle an offset of the current ownership (see _forget).
+        self._orphans: Counter[tuple[int, int]] = Counter()
         self.inflight: dict[str, InFlight] = {}
         self._inflight_ids: set[str] = set()
         self._locked: Counter[str] = Counter()
@@ -177,7 +188,7 @@ class Engine:
         per_shard = Counter(flight.shard for flight in self.inflight.values())
         s = self.stats
         return Snapshot(
-            pending=len(self.queue),
+            pending=len(self.queue) + len(self._staged),
             inflight_batches=len(self.inflight),
             inflight_transfers=sum(len(flight.batch) for flight in self.inflight.values()),
             inflight_per_shard=dict(per_shard),
@@ -237,6 +248,7 @@ class Engine:
         outcomes later settle nothing here (their offsets belong to a previous ownership)."""
         gone = {q.id for q in self.queue if q.partition in partitions}
         self.queue.remove_taken(gone)
+        self._staged = deque(q for q in self._staged if q.partition not in partitions)
         self._offsets.reset(partitions)
         for flight in self.inflight.values():
             self._orphans.update((q.partition, q.offset) for q in flight.batch
@@ -245,36 +257,55 @@ class Engine:
             self._orphans.update(place for place in places if place[0] in partitions)
 
     def _poll(self) -> None:
-        free = self.queue.free_slots
+        self._admit()
+        free = 0 if self._staged else self.queue.free_slots
         self._set_paused(free <= 0)
         busy = bool(self.inflight) or len(self.queue) > 0
         records = self._source.poll(
             min(max(free, 0), POLL_RECORDS_MAX), 0 if busy else POLL_IDLE_MS
         )
         dead: list[DeadLetter] = []
-        for record in records:
-            self._accept(record, dead)
+        transfers = sum(self._accept(record, dead) for record in records)
         if dead:
             self._source.dead_letter(dead)
             for letter in dead:
                 self._settle_offset(letter.partition, letter.offset)
             self.stats.dead_lettered += len(dead)
-        self.stats.polled += len(records)
+        self.stats.polled += transfers
+        self._admit()
 
-    def _accept(self, record: SourceRecord, dead: list[DeadLetter]) -> None:
-        self._assigned.add(record.partition)
-        self._offsets.track(record.partition, record.offset)
+    def _accept(self, record: SourceRecord, dead: list[DeadLetter]) -> int:
+        """Stage the transfers of one record (dead letters for what cannot be decoded);
+        how many transfers it carried."""
+        partition, offset = record.partition, record.offset
+        self._assigned.add(partition)
         try:
-            accepted = decode_transfer(record.value)
+            found = decode_record(record.value)
         except MessageError as err:
-            dead.append(DeadLetter(record.partition, record.offset, record.value, str(err)))
-            return
-        queued = QueuedTransfer(accepted, record.partition, record.offset)
-        if queued.id in self.queue or queued.id in self._inflight_ids:
-            # Same id again (a client retry that reached Kafka twice): it settles with the first.
-            self._duplicates[queued.id].append((record.partition, record.offset))
-        else:
-            self.queue.push(queued)
+            self._offsets.track(partition, offset)
+            dead.append(DeadLetter(partition, offset, record.value, str(err)))
+            return 1
+        self._offsets.track(partition, offset, len(found))
+        packed = is_packed(record.value)
+        for index, item in enumerate(found):
+            place = index if packed else None
+            if isinstance(item, Undecodable):
+                dead.append(DeadLetter(partition, offset, item.value, item.error, place))
+            else:
+                self._staged.append(QueuedTransfer(item, partition, offset, place))
+        return len(found)
+
+    def _admit(self) -> None:
+        """Move staged transfers into the pending queue, in order, while it has room."""
+        staged, queue = self._staged, self.queue
+        while staged and not queue.is_full:
+            queued = staged.popleft()
+            if queued.id in queue or queued.id in self._inflight_ids:
+                # Same id again (a client retry that reached Kafka twice): it settles with
+                # the first.
+                self._duplicates[queued.id].append((queued.partition, queued.offset))
+            else:
+                queue.push(queued)
 
     def _set_paused(self, paused: bool) -> None:
         if paused != self._paused:
@@ -302,8 +333,13 @@ class Engine:
         self._progress_at.update(dict.fromkeys(positions, now))
 
     def _settle_offset(self, partition: int, offset: int) -> None:
-        if (partition, offset) in self._orphans:
-            self._orphans.discard((partition, offset))
+        """One transfer of the record at (partition, offset) is final."""
+        orphans = self._orphans.get((partition, offset), 0)
+        if orphans:
+            if orphans == 1:
+                del self._orphans[(partition, offset)]
+            else:
+                self._orphans[(partition, offset)] = orphans - 1
             return
         if partition in self._assigned:
             self._offsets.settle(partition, offset)

@@ -22,10 +22,13 @@ class SourceRecord:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    """A record, or one transfer of a packed record (`index`), that goes to the DLQ."""
+
     partition: int
     offset: int
     value: bytes | None
     error: str
+    index: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

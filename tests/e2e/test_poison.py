@@ -27,6 +27,7 @@ ACCOUNTS = 100
 LOAD_BEFORE_S = 2.0
 LOAD_AFTER_S = 4.0
 FINAL_WITHIN_S = 20.0  # every poison record final and every partition caught up by then
+PACKED = "a packed record with a malformed element"
 NOW_MS = int(time.time() * 1000)
 
 
@@ -52,7 +53,8 @@ KINDS: dict[str, tuple[Callable[[str, str, str], bytes | None], str]] = {
         "rejected",
     ),
     "not JSON": (lambda i, d, c: b"{not json", "not JSON"),
-    "JSON but not an object": (lambda i, d, c: b"[1, 2]", "not a JSON object"),
+    "JSON but not an object": (lambda i, d, c: b'"a string"', "not a JSON object"),
+    "an empty packed record": (lambda i, d, c: b"[]", "non-empty JSON array"),
     "no value (tombstone)": (lambda i, d, c: None, "no value"),
     "amount missing": (
         lambda i, d, c: _json({k: v for k, v in _body(i, d, c).items() if k != "amount"}),
@@ -137,13 +139,14 @@ def test_every_kind_of_poison_record_ends_final_and_the_rest_settles(
     letters = _dead_letters(settings, dlq_from)
     record(
         "poison records",
-        kinds=len(KINDS) + 1,
+        kinds=len(KINDS) + 2,
         rejected_invalid_record=sum(1 for s, r, _ in rows.values() if r == "invalid_record"),
         dead_lettered=len(letters),
         load_accepted=settled.accepted,
         lost=settled.lost,
         applied_twice=settled.applied_twice,
     )
+    assert rows[sent[PACKED][0]][:2] == ("completed", None)  # its neighbour settled
     for kind, (tid, where, expected) in sent.items():
         if expected == "rejected":
             assert rows[tid][:2] == ("rejected", "invalid_record"), kind
@@ -177,18 +180,27 @@ def _send_poison(
         f"{meta.partition}:{meta.offset}".encode(),
         "duplicate_id",
     )
+    # A packed record whose second element is not a transfer: that element goes to the DLQ
+    # alone (keyed by its index), the first settles.
+    debit, credit = accounts[2], accounts[3]
+    good = str(uuid.uuid4())
+    meta = producer.send(
+        settings.topic_transfers,
+        key=debit.encode(),
+        value=b"[" + _json(_body(good, debit, credit)) + b", 1]",
+    ).get(timeout=10)
+    sent[PACKED] = (good, f"{meta.partition}:{meta.offset}:1".encode(), "not a JSON object")
     return sent
 
 
 def _all_final(
     settings: Settings, sent: dict[str, tuple[str, bytes, str]], dlq_from: dict[TopicPartition, int]
 ) -> bool:
-    rejected = [tid for tid, _, expected in sent.values() if expected == "rejected"]
+    stored = [tid for tid, _, expected in sent.values() if expected == "rejected"]
+    stored.append(sent[PACKED][0])  # the packed record's good element: settled, not rejected
     letters = _dead_letters(settings, dlq_from)
     dlq_keys = [where for _, where, expected in sent.values() if expected != "rejected"]
-    return len(_final_rows(settings, rejected)) == len(rejected) and all(
-        k in letters for k in dlq_keys
-    )
+    return len(_final_rows(settings, stored)) == len(stored) and all(k in letters for k in dlq_keys)
 
 
 def _lag(settings: Settings) -> int:

@@ -10,7 +10,7 @@ import pytest
 from orion import audit
 from orion.adapters.ledger_audit import KafkaReadError, Record, TopicSnapshot
 from orion.domain import Transfer
-from orion.messages import AcceptedTransfer, encode_transfer
+from orion.messages import AcceptedTransfer, encode_packed, encode_transfer
 
 SNAP = TopicSnapshot("t", "g", committed={0: 5}, beginning={0: 0, 1: 0}, end={0: 8, 1: 2})
 
@@ -118,6 +118,24 @@ def test_a_record_the_shard_dead_lettered_is_dlq_not_a_violation() -> None:
     assert result.count == 1
     assert result.examples == (f"transfer {lost} (partition 0 offset 1): no transfers row",)
     assert "dlq (undecodable or dead-lettered): 1" in result.notes
+
+
+def test_each_transfer_of_a_packed_record_needs_its_own_outcome_or_dead_letter() -> None:
+    """A packed record is checked transfer by transfer: one settled, one dead-lettered by
+    its index, one malformed (dlq), one with no row (a violation named by its index). A
+    whole-record dead letter covers every transfer of it."""
+    settled, dead, lost = (str(uuid.uuid4()) for _ in range(3))
+    value = encode_packed(
+        [_record(0, settled).value or b"", _record(0, dead).value or b"", b"{}",
+         _record(0, lost).value or b""]
+    )  # fmt: skip
+    ledger = FakeLedger({settled: "completed"})
+    result = audit.check_acknowledged(SNAP, [Record(0, 3, value)], ledger, dead={(0, 3, 1)})
+    assert result.count == 1
+    assert result.examples == (f"transfer {lost} (partition 0 offset 3 index 3): no transfers row",)
+    assert "dlq (undecodable or dead-lettered): 2" in result.notes
+    whole = audit.check_acknowledged(SNAP, [Record(0, 3, value)], ledger, dead={(0, 3)})
+    assert whole.ok
 
 
 def test_unsettled_past_the_bound_is_a_violation_with_its_age() -> None:

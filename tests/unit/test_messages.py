@@ -13,8 +13,14 @@ from orion.messages import (
     ACCEPTED_AT_MS_MAX,
     BIGINT_MAX,
     MESSAGE_BYTES_MAX,
+    PACKED_RECORD_BYTES_MAX,
+    PACKED_TRANSFERS_MAX,
+    AcceptedTransfer,
     MessageError,
+    Undecodable,
+    decode_record,
     decode_transfer,
+    encode_packed,
     encode_transfer,
 )
 
@@ -128,3 +134,35 @@ def test_an_immediate_record_keeps_the_original_format() -> None:
 def test_malformed_holds_and_reversals_are_refused(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(MessageError, match=field):
         decode_transfer(raw(**changes))
+
+
+def test_a_packed_record_decodes_to_its_transfers_in_order() -> None:
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    found = decode_record(encode_packed([raw(id=tid) for tid in ids]))
+    assert [a.transfer.id for a in found if isinstance(a, AcceptedTransfer)] == ids
+    assert [a.transfer.id for a in decode_record(raw()) if isinstance(a, AcceptedTransfer)] == [
+        GOOD["id"]
+    ]
+
+
+def test_a_malformed_element_is_undecodable_in_its_place_and_its_neighbours_decode() -> None:
+    found = decode_record(encode_packed([raw(), raw(amount=0), b"[1]", raw()]))
+    kinds = [AcceptedTransfer, Undecodable, Undecodable, AcceptedTransfer]
+    assert [type(f) for f in found] == kinds
+    assert isinstance(found[1], Undecodable) and "amount" in found[1].error
+    assert json.loads(found[1].value)["amount"] == 0
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        b"[]",
+        b"[" + b",".join([raw()] * (PACKED_TRANSFERS_MAX + 1)) + b"]",
+        b"[" + b" " * PACKED_RECORD_BYTES_MAX + b"]",
+        b"[not json",
+        b'{"id": 1}',
+    ],
+)
+def test_a_malformed_record_is_refused_whole(record: bytes) -> None:
+    with pytest.raises(MessageError):
+        decode_record(record)

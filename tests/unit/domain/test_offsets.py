@@ -110,22 +110,42 @@ def test_reset_forgets_revoked_partitions_only() -> None:
     assert tracker.in_flight(0) == 1
 
 
+def test_a_packed_record_is_settled_once_every_transfer_it_carries_is() -> None:
+    """A record carrying three transfers holds the position until its third settles; a
+    fourth settle, or a record carrying none, is misuse."""
+    tracker = OffsetTracker()
+    with pytest.raises(OffsetError):
+        tracker.track(0, 1, 0)
+    tracker.track(0, 1, 3)
+    tracker.track(0, 2)
+    tracker.settle(0, 2)
+    tracker.settle(0, 1)
+    tracker.settle(0, 1)
+    assert tracker.committable() == {}
+    assert tracker.in_flight(0) == 1
+    tracker.settle(0, 1)
+    assert tracker.committable() == {0: 3}
+    with pytest.raises(OffsetError):
+        tracker.settle(0, 1)
+
+
 class OffsetMachine(RuleBasedStateMachine):
-    """Random interleavings of track / settle / commit / reset across partitions, checked
-    against a plain model: the offered position is always exactly one past the settled
-    prefix, so it never passes an unsettled offset."""
+    """Random interleavings of track / settle / commit / reset across partitions, with
+    records carrying one to four transfers, checked against a plain model: the offered
+    position is always exactly one past the settled prefix, so it never passes a record
+    with a transfer unsettled."""
 
     @initialize()
     def start(self) -> None:
         self.tracker = OffsetTracker()
         self.tracked: dict[int, list[int]] = {p: [] for p in PARTITIONS}
-        self.settled: dict[int, set[int]] = {p: set() for p in PARTITIONS}
+        self.left: dict[int, dict[int, int]] = {p: {} for p in PARTITIONS}  # offset -> unsettled
         self.committed: dict[int, int | None] = dict.fromkeys(PARTITIONS)
 
     def expected_position(self, partition: int) -> int | None:
         position = None
         for offset in self.tracked[partition]:
-            if offset not in self.settled[partition]:
+            if self.left[partition][offset]:
                 break
             position = offset + 1
         return position
@@ -139,12 +159,13 @@ class OffsetMachine(RuleBasedStateMachine):
                 expected[partition] = position
         return expected
 
-    @rule(partition=st.sampled_from(PARTITIONS), gap=st.integers(1, 3))
-    def track(self, partition: int, gap: int) -> None:
+    @rule(partition=st.sampled_from(PARTITIONS), gap=st.integers(1, 3), transfers=st.integers(1, 4))
+    def track(self, partition: int, gap: int, transfers: int) -> None:
         offsets = self.tracked[partition]
         offset = (offsets[-1] if offsets else -1) + gap
-        self.tracker.track(partition, offset)
+        self.tracker.track(partition, offset, transfers)
         offsets.append(offset)
+        self.left[partition][offset] = transfers
 
     @precondition(lambda self: any(self.unsettled(p) for p in PARTITIONS))
     @rule(data=st.data())
@@ -152,7 +173,7 @@ class OffsetMachine(RuleBasedStateMachine):
         choices = [(p, o) for p in PARTITIONS for o in self.unsettled(p)]
         partition, offset = data.draw(st.sampled_from(choices))
         self.tracker.settle(partition, offset)
-        self.settled[partition].add(offset)
+        self.left[partition][offset] -= 1
 
     @rule()
     def commit(self) -> None:
@@ -166,17 +187,19 @@ class OffsetMachine(RuleBasedStateMachine):
     def revoke(self, partition: int) -> None:
         self.tracker.reset([partition])
         self.tracked[partition] = []
-        self.settled[partition] = set()
+        self.left[partition] = {}
         self.committed[partition] = None
 
     @rule(seed=st.integers(0, 2**32))
     def drain(self, seed: int) -> None:
         """Settling everything, in any order, brings each partition to last + 1."""
-        pending = [(p, o) for p in PARTITIONS for o in self.unsettled(p)]
+        pending = [
+            (p, o) for p in PARTITIONS for o in self.unsettled(p) for _ in range(self.left[p][o])
+        ]
         random.Random(seed).shuffle(pending)
         for partition, offset in pending:
             self.tracker.settle(partition, offset)
-            self.settled[partition].add(offset)
+            self.left[partition][offset] -= 1
         for partition in PARTITIONS:
             if self.tracked[partition]:
                 assert self.expected_position(partition) == self.tracked[partition][-1] + 1
@@ -188,7 +211,7 @@ class OffsetMachine(RuleBasedStateMachine):
             assert self.tracker.in_flight(partition) == len(self.unsettled(partition))
 
     def unsettled(self, partition: int) -> list[int]:
-        return [o for o in self.tracked[partition] if o not in self.settled[partition]]
+        return [o for o in self.tracked[partition] if self.left[partition][o]]
 
 
 TestOffsetMachine = OffsetMachine.TestCase

@@ -15,6 +15,7 @@ from orion.messages import (
     AcceptedTransfer,
     OutcomeRecord,
     QueuedTransfer,
+    encode_packed,
     encode_transfer,
 )
 from orion.orchestration import engine as engine_module
@@ -352,6 +353,60 @@ def test_a_batch_of_a_previous_ownership_settles_nothing_of_the_next() -> None:
     _run(engine, 50)
     assert source.committed == {0: 1}
     assert shards.balances == {"a": 9, "b": 1}  # applied once
+
+
+def test_a_packed_record_commits_once_every_transfer_it_carries_settled() -> None:
+    """A record of three transfers is queued in its order with each transfer's index; its
+    offset (and the next record's) commits only once its last transfer settled."""
+    engine, source, _, shards = _engine({"a": 10, "b": 0, "g": 10, "h": 0})
+    original, held = shards.dispatch, []
+
+    def dispatch(shard: int, batch_id: str, batch: Sequence[QueuedTransfer]) -> None:
+        if any(q.debit_account_id == "g" for q in batch) and not held:
+            held.append((shard, batch_id, batch))  # g's shard (not a's) hangs a while
+            return
+        original(shard, batch_id, batch)
+
+    shards.dispatch = dispatch  # type: ignore[method-assign]
+    source.add(encode_packed([_transfer("a", "b"), _transfer("g", "h"), _transfer("a", "b")]))
+    source.add(_transfer("a", "b"))
+    _run(engine, 20)
+    queued = [q for _, batch in shards.dispatched for q in batch] + list(held[0][2])
+    assert sorted((q.offset, q.index) for q in queued) == [(0, 0), (0, 1), (0, 2), (1, None)]
+    assert engine.stats.settled == 3 and source.committed == {}
+    original(*held.pop())
+    _run(engine, 20)
+    assert source.committed == {0: 2}
+    assert shards.balances == {"a": 7, "b": 3, "g": 9, "h": 1}
+
+
+def test_a_malformed_transfer_of_a_packed_record_goes_alone_to_the_dlq() -> None:
+    """One element that is not a transfer is dead-lettered with its index; its neighbours
+    settle, and the record's offset commits."""
+    engine, source, _, shards = _engine({"a": 10, "b": 0})
+    source.add(encode_packed([_transfer("a", "b"), b'{"id":"nope"}', _transfer("a", "b")]))
+    _run(engine)
+    assert [(d.offset, d.index, d.value) for d in source.dead] == [(0, 1, b'{"id":"nope"}')]
+    assert (engine.stats.settled, engine.stats.dead_lettered) == (2, 1)
+    assert source.committed == {0: 1}
+    assert shards.balances == {"a": 8, "b": 2}
+
+
+def test_a_packed_record_larger_than_the_queue_waits_for_room_in_order() -> None:
+    """The pending queue never overflows: transfers of a record beyond its room are staged
+    and queued as it drains, in order, and nothing more is polled meanwhile."""
+    engine, source, _, shards = _engine({"a": 10**6, "b": 0})
+    engine.queue = type(engine.queue)(capacity=4)
+    ids = [str(uuid.uuid4()) for _ in range(10)]
+    source.add(encode_packed([_transfer("a", "b", 1, tid) for tid in ids]))
+    engine.tick()
+    source.add(_transfer("a", "b"))
+    engine.tick()
+    assert len(engine.queue) <= 4 and len(source.records) == 1
+    _run(engine, 50)
+    settled = [q.id for _, batch in shards.dispatched for q in batch]
+    assert settled[:10] == ids and len(settled) == 11
+    assert source.committed == {0: 2}
 
 
 def test_duplicate_id_settles_once_and_both_offsets_commit() -> None:
