@@ -43,6 +43,7 @@ async def open_api_deps(settings: Settings) -> AsyncIterator[ApiDeps]:
             settings.kafka_bootstrap,
             settings.topic_transfers,
             settings.topic_health,
+            settings.ingest_records == "packed",
         )
         stack.push_async_callback(asyncio.to_thread, producer.close)
 

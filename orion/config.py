@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # Readiness probes of the API produce one tiny record here (1 partition, 1 h retention).
     topic_health: str = "orion.health"
     transfers_partitions: Partitions = 8
+    # "packed": the API writes the transfers of one produce round that share a partition as
+    # one record (a JSON array; ~20 µs of producer CPU per record saved per transfer, and
+    # the orchestrator fetches fewer records); "single": one record per transfer, for a
+    # consumer of the topic that reads objects only. Orchestrators read both.
+    ingest_records: Literal["packed", "single"] = "packed"
     results_partitions: Partitions = 8
     dlq_partitions: Partitions = 1
 

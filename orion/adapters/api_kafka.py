@@ -3,7 +3,9 @@
 `KafkaTransferProducer.produce` never blocks the event loop: `send` only appends to the
 producer's buffer (topic metadata is fetched once at start), and the broker's acks come back
 through the kafka future's callbacks, handed to the loop with `call_soon_threadsafe`. It
-answers per record only after acks=all or a bounded timeout.
+answers per transfer only after acks=all of the record carrying it, or a bounded timeout.
+By default the transfers of one call that share a partition travel as one packed record
+(`pack`; why and what it changes: load/design-ingest-records.md).
 
 It heals itself: when sends have failed for PRODUCER_STUCK_S with no ack in between, the
 kafka-python client is replaced by a fresh one (built off the loop; at most one attempt per
@@ -26,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
@@ -33,7 +36,13 @@ from kafka.structs import TopicPartition
 
 from orion.adapters import kafka as kafka_adapter
 from orion.adapters.kafka_partitioner import KeyPartitioner
-from orion.messages import MessageError, decode_outcome
+from orion.messages import (
+    PACKED_BYTES_MAX,
+    PACKED_TRANSFERS_MAX,
+    MessageError,
+    decode_outcome,
+    encode_packed,
+)
 from orion.serve.outcomes import OutcomeWaiters
 from orion.serve.ports import DependencyUnavailableError, Record
 
@@ -98,13 +107,48 @@ class SendHealth:
             self.failing_since = self._clock()
 
 
+@dataclass(slots=True)
+class Pack:
+    """Transfers of one produce call bound for one partition, sent as one record."""
+
+    partition: int
+    indexes: list[int] = field(default_factory=list)  # their places in the call
+    values: list[bytes] = field(default_factory=list)
+    size: int = 2  # of the packed record: the brackets, each value and its comma
+
+
+def pack(records: Sequence[Record], partition_of: Callable[[bytes], int]) -> list[Pack]:
+    """Group records by the partition of their key, keeping their order in each group; a
+    group is split, in order, before it passes PACKED_TRANSFERS_MAX or PACKED_BYTES_MAX."""
+    open_: dict[int, Pack] = {}
+    done: list[Pack] = []
+    for index, (key, value) in enumerate(records):
+        partition = partition_of(key)
+        group = open_.get(partition)
+        if group is not None and (
+            len(group.values) >= PACKED_TRANSFERS_MAX
+            or group.size + len(value) + 1 > PACKED_BYTES_MAX
+        ):
+            done.append(group)
+            group = None
+        if group is None:
+            group = open_[partition] = Pack(partition)
+        group.indexes.append(index)
+        group.values.append(value)
+        group.size += len(value) + 1
+    return done + list(open_.values())
+
+
 class KafkaTransferProducer:
-    def __init__(self, bootstrap: str, topic: str, health_topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, health_topic: str, packed: bool = True) -> None:
         """Blocks while it connects and fetches the topics' metadata: call off the loop.
+        `packed`: one record per partition and call (see `pack`), else one per transfer.
 
         A broker that does not answer yet is not fatal: the API starts without a client (every
         send answers unavailable, /readyz says so) and the healing builds one once it can."""
         self._bootstrap, self._topic, self._health_topic = bootstrap, topic, health_topic
+        self._packed = packed
+        self._partitioner = KeyPartitioner(remember_keys=True)  # keys are debit account ids
         self.health = SendHealth()
         self._producer: KafkaProducer | None = None
         try:
@@ -123,7 +167,7 @@ class KafkaTransferProducer:
             acks="all",
             enable_idempotence=True,
             linger_ms=LINGER_MS,
-            partitioner=KeyPartitioner(remember_keys=True),  # keys are debit account ids
+            partitioner=self._partitioner,
             request_timeout_ms=REQUEST_TIMEOUT_MS,
             delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
             max_block_ms=METADATA_WAIT_MS,
@@ -142,10 +186,10 @@ class KafkaTransferProducer:
         return producer
 
     async def produce(self, records: Sequence[Record]) -> list[BaseException | None]:
-        return await self._send(self._topic, records, SEND_TIMEOUT_S)
+        return await self._send(self._topic, records, SEND_TIMEOUT_S, self._packed)
 
     async def _send(
-        self, topic: str, records: Sequence[Record], timeout_s: float
+        self, topic: str, records: Sequence[Record], timeout_s: float, packed: bool = False
     ) -> list[BaseException | None]:
         if not records:
             return []
@@ -155,20 +199,29 @@ class KafkaTransferProducer:
             self._observe([missing])
             return [missing] * len(records)
         acks = Acks(asyncio.get_running_loop(), len(records))
-        for index, (key, value) in enumerate(records):
-            try:
-                sent = producer.send(topic, key=key, value=value)
-            except KafkaError as err:
-                acks.answer(index, err)
-                continue
-            sent.add_callback(acks.acked, index)
-            sent.add_errback(acks.answer, index)
+        if packed:
+            self._send_packed(producer, acks, topic, records)
+        else:
+            for index, (key, value) in enumerate(records):
+                _send_one(producer, acks, (index,), topic, key, value, None)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(acks.all_answered), timeout_s)
         errors = acks.errors(timeout_s)
         if producer is self._producer:  # a replaced client's last rounds say nothing of the new
             self._observe(errors)
         return errors
+
+    def _send_packed(
+        self, producer: KafkaProducer, acks: Acks, topic: str, records: Sequence[Record]
+    ) -> None:
+        try:
+            partitions = len(producer.partitions_for(topic))  # known since start: no wait
+        except KafkaError as err:
+            acks.answer(range(len(records)), err)
+            return
+        for group in pack(records, lambda key: self._partitioner.of(topic, partitions, key)):
+            value = encode_packed(group.values)
+            _send_one(producer, acks, group.indexes, topic, None, value, group.partition)
 
     def _observe(self, errors: Sequence[BaseException | None]) -> None:
         """Feed the health; start a replacement when sends have been failing too long."""
@@ -210,9 +263,28 @@ class KafkaTransferProducer:
             self._producer.close(timeout=SEND_TIMEOUT_S)
 
 
+def _send_one(
+    producer: KafkaProducer,
+    acks: Acks,
+    indexes: Sequence[int],
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    partition: int | None,
+) -> None:
+    """Send one record carrying the transfers at `indexes`; its answer answers them all."""
+    try:
+        sent = producer.send(topic, key=key, value=value, partition=partition)
+    except KafkaError as err:
+        acks.answer(indexes, err)
+        return
+    sent.add_callback(acks.acked, indexes)
+    sent.add_errback(acks.answer, indexes)
+
+
 class Acks:
-    """The broker's answers to the records of one produce call, gathered on kafka-python's
-    thread and handed to the request's event loop once, when the last record is answered.
+    """The broker's answers to the transfers of one produce call, gathered on kafka-python's
+    thread and handed to the request's event loop once, when the last one is answered.
 
     One hand-off per call, not one per record: each `call_soon_threadsafe` wakes the loop
     through its self-pipe (a system call) and runs a callback on the loop, the thread that
@@ -228,16 +300,21 @@ class Acks:
         if count == 0:
             self.all_answered.set_result(None)
 
-    def acked(self, index: int, _metadata: object) -> None:
-        self.answer(index, None)
+    def acked(self, indexes: Sequence[int], _metadata: object) -> None:
+        self.answer(indexes, None)
 
-    def answer(self, index: int, error: BaseException | None) -> None:
+    def answer(self, indexes: Sequence[int], error: BaseException | None) -> None:
+        """The answer of the record carrying the transfers at `indexes` (the first counts)."""
         with self._lock:
-            if self._answers[index] is not _UNANSWERED:
-                return
-            self._answers[index] = error
-            self._left -= 1
-            if self._left:
+            left = self._left
+            for index in indexes:
+                if self._answers[index] is _UNANSWERED:
+                    self._answers[index] = error
+                    left -= 1
+            if left == self._left:
+                return  # all answered before: the loop was woken then
+            self._left = left
+            if left:
                 return
         with contextlib.suppress(RuntimeError):  # the loop closed while records were in flight
             self._loop.call_soon_threadsafe(_resolve, self.all_answered)

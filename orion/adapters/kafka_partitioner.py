@@ -84,13 +84,17 @@ class KeyPartitioner(Partitioner):  # type: ignore[misc]  # kafka-python is unty
                 )
             )
         data = serialized_key if type(serialized_key) is bytes else bytes(serialized_key)
+        return self.of(topic, len(partitions), data)
+
+    def of(self, topic: str, partitions: int, key: bytes) -> int:
+        """The partition of `key` in `topic` of `partitions` (remembered, if asked to)."""
         cache = self._cache
         if cache is None:
-            return partition_of(data, len(partitions))
-        entry = (topic, len(partitions), data)
+            return partition_of(key, partitions)
+        entry = (topic, partitions, key)
         found = cache.get(entry)
         if found is None:
             if len(cache) >= KEY_CACHE_MAX:
                 cache.clear()
-            found = cache[entry] = partition_of(data, entry[1])
+            found = cache[entry] = partition_of(key, partitions)
         return found

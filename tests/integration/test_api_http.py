@@ -16,7 +16,7 @@ from kafka.structs import TopicPartition
 
 from orion.bootstrap import api_app
 from orion.config import Settings
-from orion.messages import AcceptedTransfer, decode_transfer
+from orion.messages import AcceptedTransfer, decode_record
 
 pytestmark = pytest.mark.integration
 CONSUME_TIMEOUT_S = 20.0  # reading back a few records from a local broker takes milliseconds
@@ -41,7 +41,8 @@ def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
 
 
 def produced_since(settings: Settings, start: dict[TopicPartition, int]) -> list[AcceptedTransfer]:
-    """Every record of the transfers topic between `start` and the current end offsets."""
+    """Every transfer of the transfers topic between `start` and the current end offsets
+    (packed records unpacked, in order)."""
     stop = end_offsets(settings)
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False
@@ -56,9 +57,11 @@ def produced_since(settings: Settings, start: dict[TopicPartition, int]) -> list
             assert time.monotonic() < deadline, "records did not arrive in time"
             for records in consumer.poll(timeout_ms=200).values():
                 found.extend(
-                    decode_transfer(r.value)
+                    item
                     for r in records
                     if r.offset < stop[TopicPartition(r.topic, r.partition)]
+                    for item in decode_record(r.value)
+                    if isinstance(item, AcceptedTransfer)
                 )
     finally:
         consumer.close()
