@@ -45,7 +45,6 @@ from orion.messages import (
     MessageError,
     Undecodable,
     decode_record,
-    is_packed,
 )
 
 EXAMPLES_PER_CHECK_MAX = 10  # enough to start debugging; the count says how bad it is
@@ -329,13 +328,11 @@ class _Tally:
             except MessageError:
                 self.dlq += 1
                 continue
-            packed = is_packed(record.value)
-            for index, item in enumerate(found):
+            for place, item in found:
                 if isinstance(item, Undecodable):
                     self.dlq += 1
                     continue
-                transfer_id = str(uuid.UUID(item.transfer.id))
-                yield _Carried(transfer_id, record, index if packed else None)
+                yield _Carried(str(uuid.UUID(item.transfer.id)), record, place)
 
 
 def in_flight(snap: TopicSnapshot) -> int:

@@ -164,40 +164,33 @@ def encode_packed(values: Sequence[bytes]) -> bytes:
     return b"[" + b",".join(values) + b"]"
 
 
-def is_packed(raw: bytes | None) -> bool:
-    """Whether a record of the transfers topic is a packed one (a JSON array)."""
-    return isinstance(raw, bytes | bytearray) and raw[:1] == b"["
-
-
-def decode_record(raw: bytes | None) -> list[AcceptedTransfer | Undecodable]:
-    """The transfers of one record of the transfers topic, in order: an object is one
-    transfer, an array a packed record. MessageError when the record as a whole is malformed
-    (it goes to the DLQ whole); a malformed element of an array is an `Undecodable` in its
-    place (it goes alone, its neighbours settle)."""
-    if not is_packed(raw):
-        return [decode_transfer(raw)]
+def decode_record(raw: bytes | None) -> list[tuple[int | None, AcceptedTransfer | Undecodable]]:
+    """The transfers of one record of the transfers topic, in order, each with its place:
+    an object is one transfer (place None), an array a packed record (place = its index).
+    MessageError when the record as a whole is malformed (it goes to the DLQ whole); a
+    malformed element of an array is an `Undecodable` in its place (it goes alone, its
+    neighbours settle)."""
+    if not (isinstance(raw, bytes | bytearray) and raw[:1] == b"["):
+        return [(None, decode_transfer(raw))]
     body = _load(raw, PACKED_RECORD_BYTES_MAX)
     if not isinstance(body, list) or not body:
         raise MessageError("a packed record must be a non-empty JSON array")
     if len(body) > PACKED_TRANSFERS_MAX:
         raise MessageError(f"a packed record holds at most {PACKED_TRANSFERS_MAX} transfers")
-    found: list[AcceptedTransfer | Undecodable] = []
-    for element in body:
+    found: list[tuple[int | None, AcceptedTransfer | Undecodable]] = []
+    for index, element in enumerate(body):
         try:
             if not isinstance(element, dict):
                 raise MessageError("element is not a JSON object")
-            found.append(_transfer_of(element))
+            found.append((index, _transfer_of(element)))
         except MessageError as err:
             value = json.dumps(element, separators=(",", ":")).encode(errors="replace")
-            found.append(Undecodable(value, str(err)))
+            found.append((index, Undecodable(value, str(err))))
     return found
 
 
 def decode_transfer(raw: bytes | None) -> AcceptedTransfer:
-    body = _load(raw)
-    if not isinstance(body, dict):
-        raise MessageError("record is not a JSON object")
-    return _transfer_of(body)
+    return _transfer_of(_load_object(raw))
 
 
 def _transfer_of(body: dict[str, Any]) -> AcceptedTransfer:
@@ -271,9 +264,7 @@ def encode_outcome(outcome: OutcomeRecord) -> bytes:
 
 
 def decode_outcome(raw: bytes) -> OutcomeRecord:
-    body = _load(raw)
-    if not isinstance(body, dict):
-        raise MessageError("record is not a JSON object")
+    body = _load_object(raw)
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
         raise MessageError("field 'reason' must be a string or null")
@@ -290,6 +281,13 @@ def decode_outcome(raw: bytes) -> OutcomeRecord:
         kind=_kind(body).value,
         target_id=_uuid(body, "target") if "target" in body else None,
     )
+
+
+def _load_object(raw: bytes | None) -> dict[str, Any]:
+    body = _load(raw)
+    if not isinstance(body, dict):
+        raise MessageError("record is not a JSON object")
+    return body
 
 
 def _load(raw: bytes | None, bytes_max: int = MESSAGE_BYTES_MAX) -> Any:

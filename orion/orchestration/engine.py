@@ -32,7 +32,6 @@ from orion.messages import (
     QueuedTransfer,
     Undecodable,
     decode_record,
-    is_packed,
 )
 from orion.orchestration.ports import (
     AccountLocks,
@@ -286,9 +285,7 @@ class Engine:
             dead.append(DeadLetter(partition, offset, record.value, str(err)))
             return 1
         self._offsets.track(partition, offset, len(found))
-        packed = is_packed(record.value)
-        for index, item in enumerate(found):
-            place = index if packed else None
+        for place, item in found:
             if isinstance(item, Undecodable):
                 dead.append(DeadLetter(partition, offset, item.value, item.error, place))
             else:

@@ -60,7 +60,7 @@ def produced_since(settings: Settings, start: dict[TopicPartition, int]) -> list
                     item
                     for r in records
                     if r.offset < stop[TopicPartition(r.topic, r.partition)]
-                    for item in decode_record(r.value)
+                    for _, item in decode_record(r.value)
                     if isinstance(item, AcceptedTransfer)
                 )
     finally:

@@ -138,15 +138,17 @@ def test_malformed_holds_and_reversals_are_refused(changes: dict[str, Any], fiel
 
 def test_a_packed_record_decodes_to_its_transfers_in_order() -> None:
     ids = [str(uuid.uuid4()) for _ in range(3)]
-    found = decode_record(encode_packed([raw(id=tid) for tid in ids]))
+    found = [a for _, a in decode_record(encode_packed([raw(id=tid) for tid in ids]))]
     assert [a.transfer.id for a in found if isinstance(a, AcceptedTransfer)] == ids
-    assert [a.transfer.id for a in decode_record(raw()) if isinstance(a, AcceptedTransfer)] == [
+    assert [a.transfer.id for _, a in decode_record(raw()) if isinstance(a, AcceptedTransfer)] == [
         GOOD["id"]
     ]
+    assert [place for place, _ in decode_record(encode_packed([raw()] * 3))] == [0, 1, 2]
+    assert [place for place, _ in decode_record(raw())] == [None]
 
 
 def test_a_malformed_element_is_undecodable_in_its_place_and_its_neighbours_decode() -> None:
-    found = decode_record(encode_packed([raw(), raw(amount=0), b"[1]", raw()]))
+    found = [a for _, a in decode_record(encode_packed([raw(), raw(amount=0), b"[1]", raw()]))]
     kinds = [AcceptedTransfer, Undecodable, Undecodable, AcceptedTransfer]
     assert [type(f) for f in found] == kinds
     assert isinstance(found[1], Undecodable) and "amount" in found[1].error
