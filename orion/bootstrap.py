@@ -54,7 +54,7 @@ async def open_api_deps(settings: Settings) -> AsyncIterator[ApiDeps]:
         await ledger.open()
         stack.push_async_callback(ledger.aclose)
 
-        waiters = OutcomeWaiters()
+        waiters = OutcomeWaiters(on_demand=True)  # the feed below reads while someone waits
         feed = OutcomeFeed(settings.kafka_bootstrap, settings.topic_results, waiters)
         feed.start()
         stack.push_async_callback(asyncio.to_thread, feed.stop)

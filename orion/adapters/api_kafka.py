@@ -16,7 +16,10 @@ topic through the same client, so readiness says whether THIS process can produc
 probes drive the healing too.
 
 `OutcomeFeed` is one background thread per app: a group-less consumer of the results topic,
-from its end at start, handing every decoded outcome to `OutcomeWaiters.deliver`.
+from its end at start, handing the decoded outcomes somebody waits on to
+`OutcomeWaiters.deliver`. It reads only while somebody waits (orion.serve.outcomes, "Listening
+on demand"): QUIET_AFTER_S after the last waiter left it stops fetching, and the next waiter
+wakes it at the topic's end.
 
 """
 
@@ -59,7 +62,12 @@ METADATA_WAIT_MS = 5_000  # longest a send may block; only without metadata (war
 # Outcomes of the whole system flow through every API replica: fetch them in big chunks.
 FETCH_MIN_BYTES = 64 * 1024
 FETCH_MAX_WAIT_MS = 50  # the most a waiting request's answer is delayed by that chunking
-POLL_TIMEOUT_MS = 200  # the outcome thread notices a stop request within this
+POLL_TIMEOUT_MS = 200  # the outcome thread notices a stop request (or a waiter) within this
+# Nobody waited this long: stop fetching outcomes. A feed that never rests read every
+# outcome of the system, ~1/5 of an API replica's CPU under batch load, for no one; waking it
+# costs the next waiter one offsets request (milliseconds).
+QUIET_AFTER_S = 10.0
+POSITION_TIMEOUT_MS = 5_000  # the end offsets from a live broker take milliseconds
 RECONNECT_BACKOFF_S = 1.0  # between attempts to reopen a failed outcome consumer
 STOP_JOIN_S = 5.0  # shutdown waits this long for the outcome thread
 # Sends failing this long with no ack in between mean a wedged client (a healthy one recovers
@@ -340,10 +348,18 @@ def _resolve(done: asyncio.Future[None]) -> None:
 
 
 class OutcomeFeed:
-    def __init__(self, bootstrap: str, topic: str, waiters: OutcomeWaiters) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        waiters: OutcomeWaiters,
+        quiet_after_s: float = QUIET_AFTER_S,
+    ) -> None:
         self._bootstrap, self._topic, self._waiters = bootstrap, topic, waiters
+        self._quiet_after_s = quiet_after_s
         self._stop = threading.Event()
         self.ready = threading.Event()  # set once positioned at the end: outcomes flow from here
+        self.resting = threading.Event()  # set while it fetches nothing, for want of waiters
         self._thread = threading.Thread(target=self._run, name="orion-api-outcomes", daemon=True)
 
     def start(self) -> None:
@@ -355,6 +371,7 @@ class OutcomeFeed:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._waiters.mark_deaf()  # until positioned: waiters wait for mark_listening
             try:
                 consumer = self._open()
             except (KafkaError, OSError, ValueError) as err:
@@ -383,16 +400,35 @@ class OutcomeFeed:
         if not partitions:
             consumer.close(autocommit=False)
             raise ValueError(f"topic {self._topic} has no partitions")
-        tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_end()
-        for tp in tps:
-            consumer.position(tp)  # resolve the lazy seek now, so `ready` means positioned
+        consumer.assign([TopicPartition(self._topic, p) for p in sorted(partitions)])
+        try:
+            self._to_end(consumer)
+        except BaseException:
+            consumer.close(autocommit=False)
+            raise
         self.ready.set()
         return consumer
 
+    def _to_end(self, consumer: KafkaConsumer) -> None:
+        """Position at the topic's end now (not lazily), then tell the waiters."""
+        consumer.seek_to_end()
+        for tp in consumer.assignment():
+            if consumer.position(tp, timeout_ms=POSITION_TIMEOUT_MS) is None:
+                raise KafkaTimeoutError(f"no end offset of {tp} from the broker")
+        self._waiters.mark_listening()
+
     def _pump(self, consumer: KafkaConsumer) -> None:
+        last_wanted = time.monotonic()
         while not self._stop.is_set():
+            now = time.monotonic()
+            if self._waiters.count:
+                last_wanted = now
+            elif now - last_wanted >= self._quiet_after_s and self._waiters.try_quiet():
+                if not self._rest():
+                    return
+                self._to_end(consumer)
+                last_wanted = time.monotonic()
+                continue
             for records in consumer.poll(timeout_ms=POLL_TIMEOUT_MS).values():
                 for record in records:
                     if record.key is not None and not self._waiters.waiting(record.key):
@@ -402,3 +438,14 @@ class OutcomeFeed:
                     except MessageError:
                         continue  # the orchestrator dead-letters these; waiters time out
                     self._waiters.deliver(outcome)
+
+    def _rest(self) -> bool:
+        """Fetch nothing until a waiter wants the feed (True) or the app stops (False)."""
+        self.resting.set()
+        try:
+            while not self._stop.is_set():
+                if self._waiters.wanted.wait(POLL_TIMEOUT_MS / 1000):
+                    return True
+            return False
+        finally:
+            self.resting.clear()

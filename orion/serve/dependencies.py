@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Annotated
@@ -96,16 +97,22 @@ async def accept_one(deps: ApiDeps, item: Candidate) -> Answer:
 
 
 async def wait_for_final(deps: ApiDeps, transfer_id: str, wait_s: float) -> TransferView | None:
-    """The settled transfer if it settles within wait_s; None if it is still in flight."""
+    """The settled transfer if it settles within wait_s; None if it is still in flight.
+
+    The feed must be listening before the ledger read (orion.serve.outcomes): every outcome
+    is then either in PostgreSQL by that read or delivered to the future after it."""
+    deadline = time.monotonic() + wait_s
     future = deps.outcomes.register(transfer_id)
     try:
+        # too many waiters (no future) or no feed in time: answer from the ledger, now
+        listening = future is not None and await deps.outcomes.listening(wait_s)
         row = await deps.ledger.get_transfer(transfer_id)
         if row is not None:
             return view_of_row(row)
-        if future is None:  # too many waiters: answer now rather than queue
+        if future is None or not listening:
             return None
         try:
-            outcome = await asyncio.wait_for(future, wait_s)
+            outcome = await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()))
         except TimeoutError:
             return None
         return view_of_outcome(outcome)

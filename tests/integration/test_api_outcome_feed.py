@@ -45,3 +45,37 @@ def test_feed_resolves_a_waiter_and_skips_malformed_records(settings: Settings, 
     finally:
         producer.close()
         feed.stop()
+
+
+QUIET_AFTER_S = 0.5  # short, so the test sees the feed rest and wake
+
+
+def test_a_resting_feed_wakes_for_a_waiter_and_delivers_what_follows(
+    settings: Settings, topic: str
+) -> None:
+    """With nobody waiting the feed stops fetching (`resting`). A waiter wakes it; once
+    `listening()` returns, the outcome published next reaches that waiter."""
+    waiters = OutcomeWaiters(on_demand=True)
+    feed = OutcomeFeed(settings.kafka_bootstrap, topic, waiters, quiet_after_s=QUIET_AFTER_S)
+    feed.start()
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    transfer_id = str(uuid.uuid4())
+    record = OutcomeRecord(transfer_id, "rejected", "insufficient_funds", "a", "b", 5, "RUB", 1, 2)
+
+    async def wait_for_it() -> tuple[bool, OutcomeRecord]:
+        future = waiters.register(transfer_id)
+        assert future is not None
+        try:
+            listening = await waiters.listening(READY_TIMEOUT_S)
+            producer.send(topic, key=transfer_id.encode(), value=encode_outcome(record)).get(10)
+            return listening, await asyncio.wait_for(future, OUTCOME_TIMEOUT_S)
+        finally:
+            waiters.unregister(transfer_id, future)
+
+    try:
+        assert feed.ready.wait(READY_TIMEOUT_S), "outcome feed never positioned itself"
+        assert feed.resting.wait(READY_TIMEOUT_S), "outcome feed never went quiet"
+        assert asyncio.run(wait_for_it()) == (True, record)
+    finally:
+        producer.close()
+        feed.stop()

@@ -146,3 +146,84 @@ def test_post_with_wait_is_409_when_the_id_was_settled_for_another_transfer() ->
     assert other.status_code == 409, other.text
     assert "settled earlier for a different transfer" in other.json()["detail"]
     assert same.status_code == 200 and same.json()["status"] == "completed"
+
+
+def test_on_demand_waiter_wakes_the_feed_and_waits_until_it_listens() -> None:
+    """A quiet feed is woken by the first waiter (`wanted`), and `listening()` returns only
+    once the feed's thread says it reads from the topic's end."""
+
+    async def run() -> tuple[bool, bool]:
+        waiters = OutcomeWaiters(on_demand=True)
+        assert not waiters.wanted.is_set()
+        future = waiters.register("t1")
+        assert future is not None and waiters.wanted.is_set()
+        early = await waiters.listening(0.05)  # nobody positioned the feed yet
+
+        def feed() -> None:
+            waiters.wanted.wait(2)
+            time.sleep(0.05)
+            waiters.mark_listening()
+
+        threading.Thread(target=feed).start()
+        return early, await waiters.listening(2)
+
+    assert asyncio.run(run()) == (False, True)
+
+
+def test_the_feed_goes_quiet_only_when_nobody_waits() -> None:
+    """`try_quiet` refuses while a waiter is registered (atomically with `register`), and
+    a waiter after it wakes the feed again."""
+
+    async def run() -> list[bool]:
+        waiters = OutcomeWaiters(on_demand=True)
+        waiters.mark_listening()
+        future = waiters.register("t1")
+        assert future is not None
+        refused = waiters.try_quiet()
+        waiters.unregister("t1", future)
+        quiet = waiters.try_quiet()
+        woken_before = waiters.wanted.is_set()
+        assert waiters.register("t2") is not None
+        return [refused, quiet, woken_before, waiters.wanted.is_set()]
+
+    assert asyncio.run(run()) == [False, True, False, True]
+
+
+def test_wait_through_a_quiet_feed_misses_no_outcome() -> None:
+    """The wait wakes the feed and reads the ledger only once the feed listens: an outcome
+    committed before the feed's new position is found there, one published after it is
+    delivered; with no feed at all the wait answers from the ledger within its bound."""
+
+    async def run() -> tuple[list[str | None], object, float]:
+        reasons: list[str | None] = []
+        for before_position in (True, False):
+            deps = fake_deps()
+            deps.outcomes = OutcomeWaiters(on_demand=True)
+            ledger = cast(FakeLedger, deps.ledger)
+            transfer_id = str(uuid.uuid4())
+
+            args = (deps.outcomes, ledger, transfer_id, before_position)
+            threading.Thread(target=_feed_waking, args=args).start()
+            view = await wait_for_final(deps, transfer_id, 2.0)
+            reasons.append(None if view is None else view.status)
+
+        deaf = fake_deps()
+        deaf.outcomes = OutcomeWaiters(on_demand=True)
+        started = time.monotonic()
+        nothing = await wait_for_final(deaf, str(uuid.uuid4()), 0.1)
+        return reasons, nothing, time.monotonic() - started
+
+    reasons, nothing, took = asyncio.run(run())
+    assert reasons == ["completed", "rejected"]
+    assert nothing is None and took < 1.0
+
+
+def _feed_waking(waiters: OutcomeWaiters, ledger: FakeLedger, tid: str, early: bool) -> None:
+    """A feed woken by a waiter; `early`: the transfer settled before it was positioned."""
+    assert waiters.wanted.wait(2)
+    time.sleep(0.05)  # a wait that skipped `listening()` has read the ledger by now
+    if early:
+        ledger.transfers[tid] = settled_row(tid)
+    waiters.mark_listening()
+    if not early:
+        waiters.deliver(outcome(tid, "rejected"))
