@@ -1,6 +1,6 @@
 """The ingest routes' fast lane: `POST /transactions/` and `POST /v1/transfers` answered by a
-plain ASGI function in front of FastAPI's routing, dependency injection and response
-serialisation, inside the same app (Serve's ingress is still the FastAPI app, and /docs
+plain ASGI function in front of FastAPI's own call (routing, dependency injection, response
+serialisation, middleware), inside the same app (Serve's ingress is still the FastAPI app, and /docs
 still describes both routes: their FastAPI handlers stay, and answer whatever the lane
 passes on).
 
@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import HTTPException
+from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
@@ -78,17 +78,18 @@ _LANES: dict[str, _Lane] = {
 
 
 class FastLane:
-    """Pure ASGI middleware (`app.add_middleware(FastLane)`); see the module docstring."""
+    """Pure ASGI, in front of `app` (the FastAPI app's own call); `host` is that app, whose
+    state holds the deps once its lifespan started. See the module docstring."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
+    def __init__(self, app: ASGIApp, host: FastAPI) -> None:
+        self._app, self._host = app, host
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         lane = _LANES.get(scope["path"]) if scope["type"] == "http" else None
         if lane is None or scope["method"] != "POST" or scope.get("query_string"):
             return await self._app(scope, receive, send)
         read: list[Message] = []
-        item = await _candidate(lane, scope, receive, read)
+        item = await _candidate(lane, getattr(self._host.state, "deps", None), scope, receive, read)
         if item is None:
             return await self._app(scope, _replaying(read, receive), send)
         try:
@@ -102,10 +103,9 @@ class FastLane:
 
 
 async def _candidate(
-    lane: _Lane, scope: Scope, receive: Receive, read: list[Message]
+    lane: _Lane, deps: ApiDeps | None, scope: Scope, receive: Receive, read: list[Message]
 ) -> tuple[Candidate, ApiDeps] | None:
     """The request's candidate and the app's deps, or None to pass it on (see module)."""
-    deps: ApiDeps | None = getattr(scope["app"].state, "deps", None)
     if deps is None or not _acceptable_headers(scope, deps):
         return None
     body = await _body(receive, read)
