@@ -40,10 +40,7 @@ class OrionAPI(FastAPI):
         self._front = FastLane(self._inner, self)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._front is None:
-            await super().__call__(scope, receive, send)
-        else:
-            await self._front(scope, receive, send)
+        await (self._front or self._inner)(scope, receive, send)
 
     async def _inner(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)

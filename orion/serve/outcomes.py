@@ -23,7 +23,10 @@ says otherwise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from orion.messages import OutcomeRecord
 
@@ -78,10 +81,7 @@ class OutcomeWaiters:
             self.wanted.clear()
             listeners, self._listeners = self._listeners, []
         for ready in listeners:
-            try:
-                ready.get_loop().call_soon_threadsafe(_set_done, ready)
-            except RuntimeError:  # that request's loop is closed: nobody left to tell
-                continue
+            _on_its_loop(ready, _set_done, ready)
 
     def mark_deaf(self) -> None:
         """The feed's thread: it lost its place (reconnecting); waiters from now on wait
@@ -123,14 +123,17 @@ class OutcomeWaiters:
         with self._lock:
             futures = list(self._by_id.get(outcome.transfer_id, ()))
         for future in futures:
-            try:
-                future.get_loop().call_soon_threadsafe(_resolve, future, outcome)
-            except RuntimeError:  # that request's loop is closed: nobody left to tell
-                continue
+            _on_its_loop(future, _resolve, future, outcome)
 
     @property
     def count(self) -> int:
         return self._count
+
+
+def _on_its_loop(future: asyncio.Future[Any], callback: Callable[..., None], *args: Any) -> None:
+    """Run `callback(*args)` on `future`'s event loop, from any thread."""
+    with contextlib.suppress(RuntimeError):  # that request's loop is closed: nobody to tell
+        future.get_loop().call_soon_threadsafe(callback, *args)
 
 
 def _set_done(ready: asyncio.Future[None]) -> None:
