@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from orion import gc_tuning
 from orion.actors.metrics import HoldMetrics, OrchestratorMetrics
 from orion.adapters.hold_expiry import (
     EXPIRY_SCAN_INTERVAL_S,
@@ -66,6 +67,7 @@ class Orchestrator:
         self._shard_count = 0
         self._drain_requested = threading.Event()
         self._drained = threading.Event()
+        gc_tuning.tune()
         self._thread = threading.Thread(target=self._main, name="orion-engine", daemon=True)
         self._thread.start()
         self._expiring = threading.Thread(target=self._expire, name="orion-expiry", daemon=True)

@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Sequence
 
+from orion import gc_tuning
 from orion.actors.metrics import ShardMetrics
 from orion.adapters import kafka as kafka_adapter
 from orion.adapters import ledger
@@ -55,6 +56,7 @@ class Shard:
             self._settings.kafka_bootstrap, f"orion-shard-{shard_id}"
         )
         self._metrics = ShardMetrics(shard_id)
+        gc_tuning.tune()
         log.info("shard %d ready", shard_id)
 
     def apply(self, batch_id: str, batch: Sequence[QueuedTransfer]) -> list[OutcomeRecord]:

@@ -12,6 +12,7 @@ from typing import Any
 from ray import serve
 from ray.serve import metrics
 
+from orion import gc_tuning
 from orion.adapters.metrics import start_at_zero
 from orion.bootstrap import api_app
 from orion.domain.progress import Settlement
@@ -61,6 +62,7 @@ class OrionAPI:
             description="Age of the oldest accepted transfer without an outcome (0: none).",
         )
         observers.on_settlement(self._export_settlement)
+        gc_tuning.tune()
 
     def _export_settlement(self, reading: Settlement) -> None:
         for p in reading.partitions:
