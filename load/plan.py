@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,6 +88,7 @@ class BenchOptions:
     audit: bool = True
     base_url: str | None = None
     out_root: Path | None = None
+    warmup: int = 0  # transfers of the same scenario run first, not measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ class Plan:
             "pairing": s.pairing.value,
             "rate_per_s": o.rate_per_s if self.open_loop else None,
             "duration_s": o.duration_s if self.open_loop else None,
+            "warmup": o.warmup or None,
         }
 
 
@@ -153,6 +155,21 @@ def make_plan(o: BenchOptions, default_base_url: str, currency: str) -> Plan:
     return Plan(o, shape, clients, base.rstrip("/"), open_loop)
 
 
+def warmup_options(o: BenchOptions, out_root: Path) -> BenchOptions:
+    """The run before the measured one: the same scenario, shape and rate with `o.warmup`
+    transfers, without baselines or audit (the measured run has both), reports under
+    `out_root`."""
+    return replace(
+        o,
+        count=o.warmup,
+        duration_s=o.warmup / o.rate_per_s if o.rate_per_s > 0 else o.duration_s,
+        baselines=False,
+        audit=False,
+        warmup=0,
+        out_root=out_root,
+    )
+
+
 def _count(o: BenchOptions, open_loop: bool) -> int:
     if open_loop:
         if o.rate_per_s <= 0 or o.duration_s <= 0:
@@ -172,6 +189,10 @@ def _check(o: BenchOptions, clients: int, accounts: int, per_request: int) -> No
         raise PlanError(f"--accounts must be in 2..{COUNT_MAX} (got {accounts})")
     if not 1 <= per_request <= BATCH_SIZE_MAX:
         raise PlanError(f"--batch-size must be in 1..{BATCH_SIZE_MAX} (got {per_request})")
+    if not 0 <= o.warmup <= COUNT_MAX:
+        raise PlanError(f"--warmup must be in 0..{COUNT_MAX:,} (got {o.warmup:,})")
+    if o.warmup and o.scenario is Scenario.GENERATOR:
+        raise PlanError("--warmup does not apply to the generator scenario (nothing to warm)")
     if o.http_client not in HTTP_CLIENTS:
         raise PlanError(f"--http-client must be one of {', '.join(HTTP_CLIENTS)}")
     if not 1 <= o.workers <= WORKERS_MAX:

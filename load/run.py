@@ -13,6 +13,7 @@ Order of one run (each step bounded in time):
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,7 +24,7 @@ from typing import Any
 from load import baselines, cpu, verify
 from load.generator import LoadResult, jobs_for, run_load
 from load.outcomes import OutcomeWatcher
-from load.plan import OPEN_LOOP_GRACE_S, BenchOptions, Plan, make_plan
+from load.plan import OPEN_LOOP_GRACE_S, BenchOptions, Plan, make_plan, warmup_options
 from load.plots import write_plots
 from load.progress import Progress
 from load.report import RunFacts, build_report
@@ -37,12 +38,19 @@ OUT_ROOT = Path(__file__).resolve().parent / "out"
 API_READY_S = 180.0  # the system may be restarting; wait this long for /readyz
 POOL_BALANCE_MAJOR = "1000000000"  # each pool account: no transfer of 1 is ever refused
 GENERATOR_S_MAX = 20.0  # the generator's own ceiling is clear well within this
+WARMUP_DIR_PREFIX = "orion-bench-warmup-"  # the warm-up's reports, deleted after it
 Say = Callable[[str], None]
+
+
+class WarmupError(RuntimeError):
+    """The unmeasured run before the measured one did not end ok."""
 
 
 def run_bench(o: BenchOptions, settings: Settings, say: Say) -> tuple[Path, dict[str, Any]]:
     """Run one scenario end to end; returns the output directory and the report."""
     plan = make_plan(o, f"http://{settings.host}:{settings.api_port}", settings.seed_currency)
+    if o.warmup:
+        _warm_up(o, settings, say)
     out = _out_dir(o.out_root or OUT_ROOT, o.scenario)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     if o.scenario is Scenario.GENERATOR:
@@ -52,6 +60,23 @@ def run_bench(o: BenchOptions, settings: Settings, say: Say) -> tuple[Path, dict
     report = build_report(facts)
     _write(report, out)
     return out, report
+
+
+def _warm_up(o: BenchOptions, settings: Settings, say: Say) -> None:
+    """Run the scenario with `o.warmup` transfers first and throw its report away, so the
+    measured run sees the system in steady state: right after `orion up` the broker's JIT
+    compiler alone takes a sixth of a core for minutes (load/RESULTS.md, 2026-12-03 night).
+    A warm-up that fails stops the bench: nothing after it would mean anything."""
+    say(f"warm-up: {o.warmup:,} transfers of {o.scenario.value}, not measured")
+    with tempfile.TemporaryDirectory(prefix=WARMUP_DIR_PREFIX) as tmp:
+        _, report = run_bench(warmup_options(o, Path(tmp)), settings, say)
+    if not report["ok"]:
+        t, errors = report["transfers"], sum(report["requests"]["errors"].values())
+        raise WarmupError(
+            f"the warm-up run failed (accepted {t['accepted']:,} of {t['attempted']:,}, "
+            f"settled {t['settled']:,}, errors {errors:,}); nothing measured"
+        )
+    say(f"warm-up done: {report['throughput']['accepted_per_s']:,.0f} accepted/s")
 
 
 def _orion_run(plan: Plan, settings: Settings, out: Path, started: str, say: Say) -> RunFacts:

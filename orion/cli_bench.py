@@ -68,6 +68,13 @@ def bench(
     out: Annotated[
         Path | None, typer.Option(help="Reports go under this directory (default load/out).")
     ] = None,
+    warmup: Annotated[
+        int,
+        typer.Option(
+            help="First run this many transfers of the same scenario, unmeasured (steady "
+            "state: right after `orion up` Kafka's JIT compiler is still busy)."
+        ),
+    ] = 0,
 ) -> None:
     """Load-test the running system (`orion up`) on 127.0.0.1 and write a JSON report, a
     Markdown summary and PNG plots under load/out/<time>-<scenario>/."""
@@ -82,11 +89,11 @@ def bench(
         batch_size=batch_size, rate_per_s=rate, duration_s=duration, workers=workers,
         http_client=http_client, baselines=baselines, baseline_s=baseline_seconds,
         drain_timeout_s=drain_timeout, time_limit_s=time_limit, audit=audit,
-        base_url=base_url, out_root=out,
+        base_url=base_url, out_root=out, warmup=warmup,
     )  # fmt: skip
     try:
         out_dir, report = run_mod.run_bench(options, get_settings(), _say)
-    except (ConfigError, plan_mod.PlanError) as err:
+    except (ConfigError, plan_mod.PlanError, run_mod.WarmupError) as err:
         _fail(str(err))
     typer.echo(summary_line(report))
     typer.echo(f"report: {out_dir}/summary.md")

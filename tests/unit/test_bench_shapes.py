@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from load.client import OK, classify
-from load.plan import BenchOptions, PlanError, make_plan
+from load.plan import BenchOptions, PlanError, make_plan, warmup_options
 from load.shapes import (
     SEED_FIRST_ACCOUNT,
     Endpoint,
@@ -153,3 +154,31 @@ def test_plan_refuses_anything_but_loopback_or_the_lab_and_out_of_range_options(
         make_plan(BenchOptions(Scenario.BATCH, batch_size=1_001), LOCAL, "RUB")
     with pytest.raises(PlanError, match="accounts"):
         make_plan(BenchOptions(Scenario.SEED, accounts=1), LOCAL, "RUB")
+
+
+def test_a_warmup_is_the_same_scenario_shape_and_rate_with_its_own_count_and_no_checks(
+    tmp_path: Path,
+) -> None:
+    asked = BenchOptions(
+        Scenario.LATENCY, rate_per_s=500.0, duration_s=30.0, baselines=True, warmup=2_000
+    )
+    warm = warmup_options(asked, tmp_path)
+    plan = make_plan(warm, LOCAL, "RUB")
+    assert plan.open_loop and plan.shape.count == 2_000 and warm.rate_per_s == 500.0
+    assert (warm.baselines, warm.audit, warm.warmup, warm.out_root) == (False, False, 0, tmp_path)
+    batch = make_plan(
+        warmup_options(BenchOptions(Scenario.BATCH, count=60_000, warmup=5_000), tmp_path),
+        LOCAL,
+        "RUB",
+    )
+    assert (batch.shape.count, batch.shape.per_request, batch.clients) == (5_000, 500, 4)
+    measured = make_plan(asked, LOCAL, "RUB")
+    assert measured.shape.count == 15_000 and measured.describe()["warmup"] == 2_000
+    assert make_plan(BenchOptions(Scenario.SEED), LOCAL, "RUB").describe()["warmup"] is None
+
+
+def test_plan_refuses_a_warmup_out_of_range_or_for_the_generator() -> None:
+    with pytest.raises(PlanError, match="warmup"):
+        make_plan(BenchOptions(Scenario.SEED, warmup=-1), LOCAL, "RUB")
+    with pytest.raises(PlanError, match="warmup"):
+        make_plan(BenchOptions(Scenario.GENERATOR, warmup=1_000), LOCAL, "RUB")
