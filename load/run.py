@@ -2,6 +2,8 @@
 results topic, checks exactly-once and the audit, and writes the report.
 
 Order of one run (each step bounded in time):
+0. with --warmup N: all of the steps below for N transfers, without baselines or audit, its
+   report thrown away;
 1. wait for the API's /readyz (someone may be restarting the system), seed the account pool;
 2. with --baselines: the database ceiling, then the HTTP ceiling (see baselines.py);
 3. position the results-topic watcher at the current end offsets, run the load generator
