@@ -1,9 +1,9 @@
 """The garbage collector of Orion's long-lived processes (API replica, shards, orchestrator).
 
-CPython's cyclic collector starts a young collection every 700 net new container objects and
-at most every 100 young ones a full one, and a full collection walks every tracked object: in a Ray
-worker that is Ray, FastAPI, pydantic and Orion, hundreds of thousands of objects that live
-as long as the process. Under `orion bench seed` the API replica spent about a fifth of its
+CPython's cyclic collector runs a young collection every 700 net new container objects, and
+after enough of those a full one, which walks every tracked object: in a Ray worker that is
+Ray, FastAPI, pydantic and Orion, hundreds of thousands of objects that live as long as the
+process. Under `orion bench seed` the API replica spent about a fifth of its
 CPU time in the collector, the shards and the orchestrator 4-5 % (load/RESULTS.md,
 2026-12-03 night, with the A/B of this module).
 
