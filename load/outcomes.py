@@ -1,12 +1,24 @@
 """Following the results topic during a run: which of the run's transfers settled, and when.
 
 Responsibilities: before the run, take the end offset of every partition of
-`orion.transfer-results`; during and after it, read from there (no consumer group, nothing
-committed), keep the first outcome of each of the run's transfer ids (matched by the run's
-id prefix, decoded with orion.messages.decode_outcome), count repeats and statuses.
+`orion.transfer-results`; while the load runs, only count the records published since then
+(one offsets request, at most every PUBLISHED_REFRESH_S); once the load is answered and that
+count covers the accepted transfers, read everything from the start offsets (no consumer
+group, nothing committed), keep the first outcome of each of the run's transfer ids (matched
+by the run's id prefix, decoded with orion.messages.decode_outcome), count repeats and
+statuses.
+
+Why count first and read afterwards: the bench runs on the same 2 cores as the system it
+measures, and decoding every outcome as it arrived (this thread, and the broker serving its
+fetches) cost the measured window about 8 % of the box's CPU per transfer (load/RESULTS.md,
+2026-12-04), a tax the baselines (bare uvicorn, raw apply_batch) never paid.
+The timings come from the outcomes themselves (accepted_at_ms and settled_at_ms are set by
+Orion), so reading them later changes no number but the CPU the measured window sees.
 
 Guarantees:
 - Read-only, and positioned before the first request, so no outcome of the run is missed.
+- A count that includes repeats (at-least-once publishing) or outcomes of unaccepted
+  requests may reach the target early; the read then waits for what is really missing.
 - Memory is two int64 arrays of the run's size; other runs' outcomes are skipped by key
   before decoding.
 - The thread stops on `stop()` within one poll; a broker that goes away (someone restarts
@@ -33,6 +45,7 @@ POLL_RECORDS_MAX = 5_000  # bounds the memory of one poll
 RETRY_PAUSE_S = 1.0  # after a broker error, before polling again
 JOIN_S = 5.0
 DRAIN_POLL_S = 0.25
+PUBLISHED_REFRESH_S = 1.0  # `published()` asks the broker at most this often
 
 
 class OutcomeWatcher:
@@ -50,9 +63,11 @@ class OutcomeWatcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-outcomes", daemon=True)
         self._consumer: Any = None
+        self._tps: list[TopicPartition] = []
+        self._published = (0, -PUBLISHED_REFRESH_S)  # (count, when asked: monotonic s)
 
     def start(self) -> None:
-        """Position at the current end of every partition, then follow in a thread."""
+        """Position at the current end of every partition; nothing is read until `read()`."""
         consumer = KafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=None,
@@ -69,12 +84,60 @@ class OutcomeWatcher:
         for tp in tps:
             consumer.seek(tp, ends[tp])
         self.start_offsets = {tp.partition: int(ends[tp]) for tp in tps}
-        self._consumer = consumer
+        self._consumer, self._tps = consumer, tps
+
+    def published(self) -> int:
+        """Records published to the topic since `start()`, asked of the broker at most every
+        PUBLISHED_REFRESH_S (the last answer otherwise). Only before `read()`: the consumer
+        is not shared with the reading thread."""
+        if self._thread.is_alive():
+            raise RuntimeError("published() is for before read(); count `seen` after it")
+        count, asked = self._published
+        now = time.monotonic()
+        if now - asked >= PUBLISHED_REFRESH_S:
+            try:
+                ends = self._consumer.end_offsets(self._tps)
+            except KafkaError:
+                self.broker_errors += 1
+                return count
+            count = sum(int(ends[tp]) - self.start_offsets[tp.partition] for tp in self._tps)
+            self._published = (count, now)
+        return count
+
+    def wait_published(
+        self,
+        count: int,
+        timeout_s: float,
+        idle_s: float,
+        on_tick: Callable[[int], None] | None = None,
+    ) -> str | None:
+        """Wait until at least `count` records were published since `start()`: None; else why
+        it stopped waiting (`timeout_s` passed, or `idle_s` without a new record).
+        `on_tick(published)` is called every poll."""
+        deadline = time.monotonic() + timeout_s
+        last, idle_since = -1, time.monotonic()
+        while True:
+            now, published = time.monotonic(), self.published()
+            if on_tick is not None:
+                on_tick(published)
+            if published >= count:
+                return None
+            if published != last:
+                last, idle_since = published, now
+            if now > deadline:
+                return f"{count - published} outcomes not published after {timeout_s:.0f} s"
+            if now - idle_since > idle_s:
+                return f"{count - published} outcomes not published, none new for {idle_s:.0f} s"
+            time.sleep(DRAIN_POLL_S)
+
+    def read(self) -> None:
+        """Read the topic from the start offsets on, in a thread, until `stop()`."""
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=JOIN_S)
+        if self._thread.is_alive():
+            self._thread.join(timeout=JOIN_S)
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
 

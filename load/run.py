@@ -7,8 +7,10 @@ Order of one run (each step bounded in time):
 1. wait for the API's /readyz (someone may be restarting the system), seed the account pool;
 2. with --baselines: the database ceiling, then the HTTP ceiling (see baselines.py);
 3. position the results-topic watcher at the current end offsets, run the load generator
-   (progress on stderr), then wait for the backlog to drain;
-4. exactly one final row per accepted id (PostgreSQL), then `orion audit`;
+   (progress on stderr), then wait until the results topic holds as many new records as
+   transfers were accepted: the CPU window ends here;
+4. read the run's outcomes from the results topic (waiting for any still missing), then
+   exactly one final row per accepted id (PostgreSQL), then `orion audit`;
 5. report.json, summary.md, throughput.png and latency.png in load/out/<time>-<scenario>/.
 """
 
@@ -93,15 +95,17 @@ def _orion_run(plan: Plan, settings: Settings, out: Path, started: str, say: Say
     stack = cpu.roots(settings)
     before, driver_cpu = cpu.sample(stack), time.process_time()
     try:
-        load = _drive(plan, plan.base_url, "orion", lambda: watcher.seen)
-        drain = _drain(plan, load, watcher, say)
+        load = _drive(plan, plan.base_url, "orion", watcher.published)
+        began = time.monotonic()
+        published = _await_published(plan, load, watcher, say)
+        after, driver_cpu_s = cpu.sample(stack), time.process_time() - driver_cpu
+        drain = _drain(plan, load, watcher, published, began, say)
     finally:
         watcher.stop()
-    driver_cpu_s = time.process_time() - driver_cpu
     facts = _facts(plan, started, load, watcher, drain)
     facts.baselines, facts.driver_cpu_s = ceilings, round(driver_cpu_s, 3)
     generator_cpu_s = load.cpu_s + driver_cpu_s
-    facts.cpu = cpu.between(before, cpu.sample(stack), len(load.accepted), generator_cpu_s)
+    facts.cpu = cpu.between(before, after, len(load.accepted), generator_cpu_s)
     ids = [transfer_id(plan.shape.id_prefix, i) for i in load.accepted]
     say(f"checking exactly one final row for {len(ids):,} accepted ids")
     facts.once = verify.exactly_once(settings.postgres_dsn, ids).to_dict()
@@ -189,13 +193,38 @@ def _drive(
     return load
 
 
-def _drain(plan: Plan, load: LoadResult, watcher: OutcomeWatcher, say: Say) -> dict[str, Any]:
+def _await_published(plan: Plan, load: LoadResult, watcher: OutcomeWatcher, say: Say) -> str | None:
+    """Wait until the results topic holds a record per accepted transfer (counted, not read):
+    None, else why not."""
+    o, accepted = plan.options, len(load.accepted)
+    bar = Progress("settling (published)", accepted)
+    why = watcher.wait_published(
+        accepted, o.drain_timeout_s, o.drain_idle_s, lambda n: bar.update(min(n, accepted))
+    )
+    bar.finish(min(watcher.published(), accepted))
+    if why:
+        say(f"results topic behind: {why}; reading what is there")
+    return why
+
+
+def _drain(
+    plan: Plan,
+    load: LoadResult,
+    watcher: OutcomeWatcher,
+    published: str | None,
+    began: float,
+    say: Say,
+) -> dict[str, Any]:
+    """Read the run's outcomes, waiting for the ones still missing within what is left of the
+    drain timeout (the count may have included repeats), and at least the idle window, so
+    what was published is read even when the count gave up."""
     accepted = list(load.accepted)
-    bar = Progress("settling", len(accepted))
     o = plan.options
-    began = time.monotonic()
+    watcher.read()
+    bar = Progress("reading outcomes", len(accepted))
+    left_s = max(o.drain_idle_s, o.drain_timeout_s - (time.monotonic() - began))
     why = watcher.wait_drained(
-        accepted, o.drain_timeout_s, o.drain_idle_s, lambda left: bar.update(len(accepted) - left)
+        accepted, left_s, o.drain_idle_s, lambda left: bar.update(len(accepted) - left)
     )
     bar.finish(len(accepted) - len(watcher.missing(accepted)))
     if why:
@@ -203,6 +232,7 @@ def _drain(plan: Plan, load: LoadResult, watcher: OutcomeWatcher, say: Say) -> d
     return {
         "drained": why is None,
         "why": why,
+        "published_why": published,
         "waited_s": round(time.monotonic() - began, 1),
         "timeout_s": o.drain_timeout_s,
     }
