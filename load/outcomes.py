@@ -17,8 +17,9 @@ Orion), so reading them later changes no number but the CPU the measured window 
 
 Guarantees:
 - Read-only, and positioned before the first request, so no outcome of the run is missed.
-- A count that includes repeats (at-least-once publishing) or outcomes of unaccepted
-  requests may reach the target early; the read then waits for what is really missing.
+- A count that includes repeats (at-least-once publishing), outcomes of unaccepted requests
+  or anyone else's traffic may reach the target early (the CPU window then ends early); the
+  read waits for what is really missing, so the checks are unchanged.
 - Memory is two int64 arrays of the run's size; other runs' outcomes are skipped by key
   before decoding.
 - The thread stops on `stop()` within one poll; a broker that goes away (someone restarts

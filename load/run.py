@@ -160,7 +160,7 @@ def _drive(
     plan: Plan,
     base: str,
     label: str,
-    settled: Callable[[], int] | None,
+    outcomes: Callable[[], int] | None,
     time_limit_s: float | None = None,
 ) -> LoadResult:
     o = plan.options
@@ -183,7 +183,7 @@ def _drive(
 
     def tick(done: int, accepted: int, failed: int) -> None:
         rate = accepted / max(1e-9, time.monotonic() - started)
-        extra = f" settled {settled():,}" if settled is not None else ""
+        extra = f" outcomes {outcomes():,}" if outcomes is not None else ""
         bar.update(done, f"accepted {accepted:,} ({rate:,.0f}/s){extra} errors {failed:,}")
 
     load = run_load(jobs, tick)
@@ -258,6 +258,7 @@ def _facts(
         "duplicates": watcher.duplicates,
         "for_unaccepted": watcher.seen - len(settled_s),
         "undecodable": watcher.undecodable,
+        "results_broker_errors": watcher.broker_errors,
         "results_start_offsets": watcher.start_offsets,
     }
     return RunFacts(
