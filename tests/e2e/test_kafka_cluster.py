@@ -34,10 +34,13 @@ CLUSTER = {"ORION_KAFKA_BROKERS": "3"}
 ACCOUNTS = 200
 WARMUP_S = 3.0
 DOWN_S = 10.0  # the broker stays dead this long: the cluster must carry on meanwhile
-# acks=all answers again this soon after the kill. The victim is the active controller, the
-# worst case: a quorum election, then the new controller fences the dead broker (4 s session)
-# before its partitions' leaders move; ~6 s here. Any other broker: ~4 s.
-RECOVERY_S = 10.0
+# acks=all answers again this soon after the kill, the broker still dead. The victim is the
+# active controller, the worst case: the other voters notice it gone (2 s fetch timeout),
+# elect a new controller (a split vote costs another round), which then fences the dead
+# broker (4 s session) before its partitions' leaders move. Measured 5.9-7.9 s in most runs,
+# alone and in CI; 11.2 s once in a fresh-clone CI run (2026-12-04), on a box also running
+# Ray, PostgreSQL, Redis and the load. Any other broker: ~4 s.
+RECOVERY_S = 15.0
 AFTER_S = 5.0
 
 
@@ -53,7 +56,7 @@ def test_one_of_three_brokers_killed_under_load_loses_nothing(
 ) -> None:
     """kill -9 the broker that is the active KRaft controller (the slowest to replace) under
     load and leave it dead for 10 s: the API keeps accepting (acks=all from the two in-sync
-    replicas) within 10 s of the kill, settlement goes on, every accepted transfer settles
+    replicas) within 15 s of the kill, settlement goes on, every accepted transfer settles
     exactly once, and after the broker is back nothing restarts."""
     first = seed_accounts(ACCOUNTS)
     load = Load(cluster, first, ACCOUNTS).start()
