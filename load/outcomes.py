@@ -114,22 +114,11 @@ class OutcomeWatcher:
     ) -> str | None:
         """Wait until at least `count` records were published since `start()`: None; else why
         it stopped waiting (`timeout_s` passed, or `idle_s` without a new record).
-        `on_tick(published)` is called every poll."""
-        deadline = time.monotonic() + timeout_s
-        last, idle_since = -1, time.monotonic()
-        while True:
-            now, published = time.monotonic(), self.published()
-            if on_tick is not None:
-                on_tick(published)
-            if published >= count:
-                return None
-            if published != last:
-                last, idle_since = published, now
-            if now > deadline:
-                return f"{count - published} outcomes not published after {timeout_s:.0f} s"
-            if now - idle_since > idle_s:
-                return f"{count - published} outcomes not published, none new for {idle_s:.0f} s"
-            time.sleep(DRAIN_POLL_S)
+        `on_tick(still unpublished)` is called every poll."""
+        stopped = _wait(
+            lambda: max(0, count - self.published()), self.published, timeout_s, idle_s, on_tick
+        )
+        return None if stopped is None else f"{stopped[0]} outcomes not published{stopped[1]}"
 
     def read(self) -> None:
         """Read the topic from the start offsets on, in a thread, until `stop()`."""
@@ -155,21 +144,16 @@ class OutcomeWatcher:
         """Wait until every accepted index has an outcome: None; else why it stopped waiting
         (`timeout_s` passed, or `idle_s` without any new outcome of this run).
         `on_tick(still missing)` is called every poll."""
-        deadline = time.monotonic() + timeout_s
-        left, seen, idle_since = self.missing(accepted), self.seen, time.monotonic()
-        while left:
-            if on_tick is not None:
-                on_tick(len(left))
-            now = time.monotonic()
-            if now > deadline:
-                return f"{len(left)} without an outcome after {timeout_s:.0f} s"
-            if now - idle_since > idle_s:
-                return f"{len(left)} without an outcome, none new for {idle_s:.0f} s"
-            time.sleep(DRAIN_POLL_S)
-            if self.seen != seen:
-                seen, idle_since = self.seen, time.monotonic()
-                left = self.missing(left)
-        return None
+        left, seen = self.missing(accepted), self.seen
+
+        def missing() -> int:
+            nonlocal left, seen
+            if self.seen != seen:  # only what was missing can still be missing
+                seen, left = self.seen, self.missing(left)
+            return len(left)
+
+        stopped = _wait(missing, lambda: self.seen, timeout_s, idle_s, on_tick)
+        return None if stopped is None else f"{stopped[0]} without an outcome{stopped[1]}"
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -202,3 +186,28 @@ class OutcomeWatcher:
         reason = f":{outcome.reason}" if outcome.reason else ""
         self.statuses[outcome.status + reason] += 1
         self.seen += 1
+
+
+def _wait(
+    remaining: Callable[[], int],
+    progress: Callable[[], int],
+    timeout_s: float,
+    idle_s: float,
+    on_tick: Callable[[int], None] | None,
+) -> tuple[int, str] | None:
+    """Poll every DRAIN_POLL_S until `remaining()` is 0: None. Else (what remains, why it
+    stopped): `timeout_s` passed, or `idle_s` went by without `progress()` changing."""
+    deadline = time.monotonic() + timeout_s
+    mark, idle_since = progress(), time.monotonic()
+    while (left := remaining()) > 0:
+        if on_tick is not None:
+            on_tick(left)
+        now = time.monotonic()
+        if now > deadline:
+            return left, f" after {timeout_s:.0f} s"
+        if now - idle_since > idle_s:
+            return left, f", none new for {idle_s:.0f} s"
+        time.sleep(DRAIN_POLL_S)
+        if (moved := progress()) != mark:
+            mark, idle_since = moved, time.monotonic()
+    return None

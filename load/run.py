@@ -199,7 +199,7 @@ def _await_published(plan: Plan, load: LoadResult, watcher: OutcomeWatcher, say:
     o, accepted = plan.options, len(load.accepted)
     bar = Progress("settling (published)", accepted)
     why = watcher.wait_published(
-        accepted, o.drain_timeout_s, o.drain_idle_s, lambda n: bar.update(min(n, accepted))
+        accepted, o.drain_timeout_s, o.drain_idle_s, lambda left: bar.update(accepted - left)
     )
     bar.finish(min(watcher.published(), accepted))
     if why:
