@@ -1,9 +1,10 @@
 """The shard actor: a long-lived Ray actor owning one PostgreSQL connection.
 
 `apply` settles one batch in one transaction (orion.adapters.ledger, claim first) and then
-publishes every outcome to the results topic with acks=all before returning them. A crash
-between commit and publish is healed by the orchestrator's re-dispatch: the claim step finds
-the stored outcomes and they are published again.
+publishes every outcome to the results topic with acks=all before answering with their
+verdicts (id, status, reason: all the orchestrator needs). A crash between commit and publish
+is healed by the orchestrator's re-dispatch: the claim step finds the stored outcomes and they
+are published again.
 
 Two kinds of failure, kept apart (DESIGN, "When things fail"):
 - a record whose data the database refuses is isolated by splitting the batch
@@ -32,6 +33,7 @@ from orion.messages import (
     DEAD_LETTERED,
     OutcomeRecord,
     QueuedTransfer,
+    Verdicts,
     encode_outcome,
     encode_transfer,
     outcome_of,
@@ -59,7 +61,7 @@ class Shard:
         gc_tuning.tune()
         log.info("shard %d ready", shard_id)
 
-    def apply(self, batch_id: str, batch: Sequence[QueuedTransfer]) -> list[OutcomeRecord]:
+    def apply(self, batch_id: str, batch: Sequence[QueuedTransfer]) -> Verdicts:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = ledger.connect(self._settings.postgres_dsn)
         started = time.perf_counter()
@@ -77,7 +79,7 @@ class Shard:
                 self._settings.topic_dlq, self._settings.topic_transfers, dead
             )
         self._metrics.outcomes(final)
-        return outcomes
+        return Verdicts.of(outcomes)
 
     def _sorted(
         self,

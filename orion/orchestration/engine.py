@@ -5,7 +5,7 @@ timeouts, so the Kafka consumer is polled continuously (its heartbeat never star
 
 Guarantees:
 - per-account FIFO: rounds come from `plan_round`, and an account stays locked (in memory and
-  in Redis) from dispatch until its batch's outcomes are back;
+  in Redis) from dispatch until its batch's verdicts are back;
 - a Kafka offset is committed only when it and every earlier offset of its partition is
   settled (`OffsetTracker`), so a crash replays, never skips;
 - a failed or lost batch is dispatched again, same batch id, with bounded backoff; past
@@ -386,15 +386,15 @@ class Engine:
             flight = self.inflight.get(completion.batch_id)
             if flight is None:
                 continue  # a late answer for a batch already finished by a re-dispatch
-            if completion.outcomes is None:
+            if completion.verdicts is None:
                 self._schedule_retry(completion, flight)
             else:
                 self._finish(completion, flight)
 
     def _finish(self, completion: Completion, flight: InFlight) -> None:
-        outcomes = completion.outcomes or ()
-        if [o.transfer_id for o in outcomes] != [q.id for q in flight.batch]:
-            raise EngineError(f"batch {completion.batch_id}: outcomes do not match the batch")
+        verdicts = completion.verdicts
+        if verdicts is None or verdicts.ids != [q.id for q in flight.batch]:
+            raise EngineError(f"batch {completion.batch_id}: verdicts do not match the batch")
         del self.inflight[completion.batch_id]
         try:
             self._locks.release(flight.accounts)
@@ -405,16 +405,18 @@ class Engine:
             self._locks_failed(self._clock(), err)
         self._locked.subtract(flight.accounts)
         self._locked += Counter()  # drop zero counts
-        for queued, outcome in zip(flight.batch, outcomes, strict=True):
+        for queued, status, reason in zip(
+            flight.batch, verdicts.statuses, verdicts.reasons, strict=True
+        ):
             self._inflight_ids.discard(queued.id)
             self._settle_offset(queued.partition, queued.offset)
             for partition, offset in self._duplicates.pop(queued.id, ()):
                 self._settle_offset(partition, offset)
-            self.stats.by_status[outcome.reason or outcome.status] += 1
+            self.stats.by_status[reason or status] += 1
         # A record the shard sent to the DLQ is final too (its offset may pass), not settled.
-        dead = sum(o.status == DEAD_LETTERED for o in outcomes)
+        dead = verdicts.statuses.count(DEAD_LETTERED)
         self.stats.dead_lettered += dead
-        self.stats.settled += len(outcomes) - dead
+        self.stats.settled += len(verdicts.statuses) - dead
 
     def _schedule_retry(self, completion: Completion, flight: InFlight) -> None:
         if flight.attempts >= DISPATCH_ATTEMPTS_MAX:

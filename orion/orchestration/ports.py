@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from orion.messages import OutcomeRecord, QueuedTransfer
+from orion.messages import QueuedTransfer, Verdicts
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +33,10 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """A dispatched batch came back: outcomes in batch order, or the error that ended it."""
+    """A dispatched batch came back: its verdicts, or the error that ended it."""
 
     batch_id: str
-    outcomes: Sequence[OutcomeRecord] | None
+    verdicts: Verdicts | None
     error: str | None = None
 
 

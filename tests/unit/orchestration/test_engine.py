@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
 
 import pytest
 
@@ -15,6 +14,7 @@ from orion.messages import (
     AcceptedTransfer,
     OutcomeRecord,
     QueuedTransfer,
+    Verdicts,
     encode_packed,
     encode_transfer,
 )
@@ -110,7 +110,7 @@ class FakeShards:
         decision = decide_batch(fresh, states)
         self.balances.update(decision.balances)
         self.applied |= {t.id for t in fresh}
-        self._ready.append(Completion(batch_id, [_outcome(q) for q in batch]))
+        self._ready.append(Completion(batch_id, Verdicts.of([_outcome(q) for q in batch])))
 
     def completed(self, timeout_s: float) -> list[Completion]:
         out, self._ready = self._ready, []
@@ -203,13 +203,16 @@ def test_record_the_shard_dead_letters_is_final_and_its_offset_commits() -> None
     def dispatch(shard: int, batch_id: str, batch: Sequence[QueuedTransfer]) -> None:
         original(shard, batch_id, batch)
         done = shards._ready.pop()
-        outcomes = [
-            replace(o, status=DEAD_LETTERED, reason="unsettleable")
-            if o.transfer_id == dead_id
-            else o
-            for o in done.outcomes or ()
+        assert done.verdicts is not None
+        statuses = [
+            DEAD_LETTERED if i == dead_id else status
+            for i, status in zip(done.verdicts.ids, done.verdicts.statuses, strict=True)
         ]
-        shards._ready.append(Completion(batch_id, outcomes))
+        reasons = [
+            "unsettleable" if i == dead_id else reason
+            for i, reason in zip(done.verdicts.ids, done.verdicts.reasons, strict=True)
+        ]
+        shards._ready.append(Completion(batch_id, Verdicts(done.verdicts.ids, statuses, reasons)))
 
     shards.dispatch = dispatch  # type: ignore[method-assign]
     _run(engine)
