@@ -117,8 +117,18 @@ def api_front(settings: Settings) -> ApiFront:
 
 
 def use_local_ray(settings: Settings) -> None:
-    """Make this process (a Ray driver) agree with the head's environment."""
+    """Make this process (a Ray driver) agree with the head's environment.
+
+    Ray reads the loopback switch (RAY_LOCAL_ENV) once, when it is first imported: imported
+    earlier, a driver resolves 127.0.0.1 to the machine's external address and waits forever
+    for a GCS that listens on loopback only. Say so at once instead."""
     os.environ.update(ray_env(settings))
+    constants = sys.modules.get("ray._private.ray_constants")
+    if not settings.cluster and getattr(constants, "ENABLE_RAY_CLUSTER", False):
+        raise RuntimeError(
+            "ray was imported before orion.stack.use_local_ray(): its driver would look for"
+            " the GCS on this machine's external address, not on loopback; import ray later"
+        )
 
 
 def _ray_argv(settings: Settings) -> list[str]:
