@@ -4,16 +4,27 @@ waited 10 minutes per test on 192.0.2.2:6380 after a unit test imported ray at c
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+from orion import stack
 
 TIMEOUT_S = 120.0
 SETTINGS = "from orion.config import Settings; settings = Settings()"
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter whose environment lacks Ray's loopback switch (an
+    earlier test's `use_local_ray` may have put it in this process's environment)."""
+    env = {k: v for k, v in os.environ.items() if k not in stack.RAY_LOCAL_ENV}
     return subprocess.run(
-        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=TIMEOUT_S
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        env=env,
     )
 
 
