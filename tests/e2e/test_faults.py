@@ -44,7 +44,10 @@ ACCOUNTS = 200
 WARMUP_S = 3.0  # load runs this long before the fault
 DOWN_S = 5.0  # an infrastructure service stays dead this long before `orion infra up`
 AFTER_S = 6.0  # load goes on this long once the API accepts again
-INFRA_RECOVERY_S = 10.0  # accepting again this soon after the service is back
+# Accepting and settling again this soon after the service is back. Kafka took 4.1-5.0 s in
+# the CI runs before 2026-12-04 and 9.8 s (settling 10.05 s) in one: the broker reloads its
+# partitions and every client reconnects with backoff, on 2 cores shared with the load.
+INFRA_RECOVERY_S = 15.0
 # A crashed API replica serves again this soon after the kill: Serve's next health check (every
 # API_HEALTH_CHECK_PERIOD_S) finds it dead, then a new replica starts (3.2-4.0 s alone).
 REPLICA_RECOVERY_S = 15.0
@@ -111,7 +114,7 @@ def test_infrastructure_killed_under_load_heals_without_restarting_orion(
     system: str, settings: Settings, ray_driver: Any, service: str
 ) -> None:
     """kill -9 Kafka (the one broker), PostgreSQL or Redis for a few seconds under load:
-    once `orion infra up` has it back, the API accepts within 10 s, every accepted transfer
+    once `orion infra up` has it back, the API accepts within 15 s, every accepted transfer
     settles exactly once, and no client needed a restart."""
     fault = _infra_fault(settings, service)
     _run_fault(f"kill -9 {service}", system, settings, ray_driver, fault, INFRA_RECOVERY_S)

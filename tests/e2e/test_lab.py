@@ -96,14 +96,25 @@ def _status() -> dict[str, Any]:
     return status
 
 
-def _worker_with(*kinds: str) -> str:
-    """A live, linked worker node (never the head: it holds the cluster) running an actor of
-    the first of `kinds` that any worker runs."""
+def _actor_worker(fault: str) -> str:
+    """The worker the shard or orchestrator fault hits: a live, linked worker node (never the
+    head: it holds the cluster) running an orchestrator (partition) or a shard (kill), else
+    one running the other kind: its batches hang, or its partitions move, all the same.
+
+    Ray's SPREAD is best effort: a lab has come up with every shard and orchestrator on the
+    head (CI, 2026-12-04). Then there is no worker to hit and the fault is skipped, saying so
+    in faults.json; the other faults still run."""
+    kinds = (
+        ("orchestrator", "shard") if fault.startswith("partition") else ("shard", "orchestrator")
+    )
     nodes = _status()["nodes"]
     found = _worker_among(nodes, kinds)
-    if found is None:
-        raise AssertionError(f"no live worker node runs an actor of kind {kinds}: {nodes}")
-    return found
+    if found is not None:
+        return found
+    placed = {str(n["name"]): [a["kind"] for a in n["actors"]] for n in nodes}
+    record(f"lab: {fault}", skipped="no live worker runs a shard or an orchestrator",
+           kinds=placed)  # fmt: skip
+    pytest.skip(f"no live worker runs a shard or an orchestrator: {placed}")
 
 
 def _worker_among(nodes: list[dict[str, Any]], kinds: tuple[str, ...]) -> str | None:
@@ -147,7 +158,7 @@ def test_cluster_keeps_every_transfer_exactly_once_through_node_faults(
     """Under load through the lab's one API address: the fault, then every 2xx transfer
     settled exactly once, per-account order and every invariant (the audit), and accepting
     again within 30 s."""
-    target = _api_worker() if fault == "kill an API node" else None
+    target = _api_worker() if fault == "kill an API node" else _actor_worker(fault)
     first = seed_accounts(ACCOUNTS, env=client_env())
     load = Load(lab["api"], first, ACCOUNTS).start()
     try:
@@ -243,18 +254,10 @@ def _kinds_on(name: str) -> set[str]:
     return {a["kind"] for n in _status()["nodes"] if n["name"] == name for a in n["actors"]}
 
 
-def _inflict(fault: str, api_node: str | None) -> tuple[str, list[str]]:
-    """Inflict the fault; the node hit and the kinds of actor it ran just before.
-    `api_node`: the API fault's target, chosen before the load started (`_api_worker`)."""
-    if fault.startswith("partition"):
-        # Ray's SPREAD is best effort: it has put both orchestrators, or both shards, on the
-        # head (never cut: it holds the cluster). Then the node of the other kind is hit
-        # instead: its batches hang, or its partitions move, all the same.
-        node, verb = _worker_with("orchestrator", "shard"), "partition"
-    elif fault == "kill a node with shards":
-        node, verb = _worker_with("shard", "orchestrator"), "kill-node"
-    else:
-        node, verb = api_node or _worker_with("api"), "kill-node"
+def _inflict(fault: str, node: str) -> tuple[str, list[str]]:
+    """Inflict the fault on `node`, chosen before the load started (`_actor_worker`,
+    `_api_worker`); the node hit and the kinds of actor it ran just before."""
+    verb = "partition" if fault.startswith("partition") else "kill-node"
     kinds = sorted(_kinds_on(node))
     assert orion("lab", verb, node).returncode == 0
     return node, kinds
