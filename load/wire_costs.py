@@ -39,7 +39,8 @@ REPEATS = 40  # calls per round
 FIRST_ACCOUNT = 40817810111322211
 
 
-def _batch() -> list[QueuedTransfer]:
+def _batch() -> tuple[list[bytes], list[QueuedTransfer]]:
+    """Packed records as the API writes them, and the batch the orchestrator decodes from them."""
     accepted = [
         AcceptedTransfer(
             Transfer(str(uuid.uuid4()), str(FIRST_ACCOUNT + i), str(FIRST_ACCOUNT + 9_999 - i),
@@ -48,15 +49,16 @@ def _batch() -> list[QueuedTransfer]:
         )
         for i in range(BATCH_TRANSFERS)
     ]  # fmt: skip
-    batch = []
+    records, batch = [], []
     for start in range(0, BATCH_TRANSFERS, RECORD_TRANSFERS):
         raw = encode_packed(
             [encode_transfer(a) for a in accepted[start : start + RECORD_TRANSFERS]]
         )
+        records.append(raw)
         for index, found in decode_record(raw):
             assert isinstance(found, AcceptedTransfer)
             batch.append(QueuedTransfer(found, partition=0, offset=start, index=index))
-    return batch
+    return records, batch
 
 
 def _per_transfer_us(call: Callable[[], object], transfers: int) -> float:
@@ -77,11 +79,7 @@ def measure(dumps: Callable[[object], bytes] | None = None) -> dict[str, float]:
         from ray import cloudpickle
 
         dumps = cloudpickle.dumps
-    batch = _batch()
-    records = [
-        encode_packed([encode_transfer(q.accepted) for q in batch[i : i + RECORD_TRANSFERS]])
-        for i in range(0, len(batch), RECORD_TRANSFERS)
-    ]
+    records, batch = _batch()
     outcomes = [outcome_of(q, "completed", None, 1_764_800_000_123) for q in batch]
     verdicts = Verdicts.of(outcomes)
     sent, answered = dumps(batch), dumps(verdicts)

@@ -107,6 +107,7 @@ class QueuedTransfer:
         return _queued_from_flat, flat
 
 
+# Kind(value) costs ~0.4 us a call, a tenth of unpickling one transfer: look it up instead.
 _KINDS = {k.value: k for k in Kind}
 
 

@@ -20,14 +20,14 @@ from orion.serve import observers
 
 API_REPLICAS = 1
 API_ONGOING_REQUESTS_MAX = 1_000  # above the 200 concurrent clients of the seed's load test
-# Transfers acknowledged per produce round (a micro-batch of requests, or one batch request):
-# how much the API's Redis and Kafka round trips are shared. Up to ACCEPT_BATCH_MAX (500),
-# and a batch request's size.
 # Serve notices a dead replica only when its next health check fails, and it starts one every
 # health_check_period_s (default 10 s): a killed replica left the API without that replica
 # for up to 10 s before Serve even began to replace it (3-11 s to the first 2xx, measured).
 # The check is a no-op call on the replica; every 2 s it costs nothing measurable.
 API_HEALTH_CHECK_PERIOD_S = 2.0
+# Transfers acknowledged per produce round (a micro-batch of requests, or one batch request):
+# how much the API's Redis and Kafka round trips are shared. Up to ACCEPT_BATCH_MAX (500),
+# and a batch request's size.
 ACCEPT_ROUND_BOUNDARIES: list[float] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000]
 
 api = api_app()
