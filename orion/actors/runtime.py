@@ -2,10 +2,11 @@
 
 Shards and orchestrators are named, detached actors with unlimited restarts: Ray brings a
 crashed one back (on a surviving node if its node died), and its work is dispatched again
-(shards) or replayed from Kafka (orchestrators). They are scheduled with Ray's SPREAD
-strategy, so shards, and orchestrators, spread over the cluster's nodes (see SPREAD). They
-reserve no CPU: on two cores the processes share the machine, and CPU reservations would
-only keep the Serve replica from being scheduled.
+(shards) or replayed from Kafka (orchestrators). On a cluster each is pinned softly to a node,
+round robin with the workers first (orion.actors.placement), so they spread over the nodes.
+They reserve no CPU (on a cluster a token share, see PLACEMENT_TOKEN_CPUS): on two cores the
+processes share the machine, and CPU reservations would only keep the Serve replica from
+being scheduled.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import ray
 from ray.exceptions import RayError
 
 from orion.actors.orchestrator import Orchestrator
+from orion.actors.placement import Node, placement_order, spread
 from orion.actors.shard import Shard
 from orion.messages import QueuedTransfer
 from orion.orchestration.ports import Completion
@@ -37,17 +39,22 @@ ACTOR_OPTIONS: dict[str, Any] = {
 }
 
 
-# Shards and orchestrators are spread over the nodes by Ray's SPREAD scheduling strategy,
-# not by placement groups: after a node dies a restarted actor is simply scheduled again,
-# while a placement group must first have its bundles rescheduled, a path with open liveness
-# bugs in Ray (ray-project/ray#65147, #57726: detached actors in a group can stay RESTARTING
-# for good). A CI run of the lab saw settlement stall for minutes after a node kill with them.
-SPREAD: dict[str, Any] = {"scheduling_strategy": "SPREAD"}
-# SPREAD picks among the nodes the scheduling raylet already knows; a node the GCS lists as
-# alive can still be missing from that raylet's view for a moment after it joins, and then
-# every actor goes to the nodes it does know (a lab run found both shards on the head). A
-# zero-CPU task pinned to each alive node returns only once the raylet schedules onto it.
+# Shards and orchestrators are placed by soft node affinity (orion.actors.placement), not by
+# placement groups: after a node dies a restarted actor is simply scheduled again, while a
+# placement group must first have its bundles rescheduled, a path with open liveness bugs in
+# Ray (ray-project/ray#65147, #57726: detached actors in a group can stay RESTARTING for good).
+# A CI run of the lab saw settlement stall for minutes after a node kill with them.
+#
+# A raylet can schedule onto a node the GCS lists as alive only once it knows of it, a moment
+# after the node joins; a soft affinity to a node it does not know yet may be taken for a dead
+# node's and ignored. A zero-CPU task pinned to each alive node returns once the raylet
+# schedules onto it; nodes that have not answered within this bound get no actor.
 NODES_SEEN_TIMEOUT_S = 60.0
+# Ray ignores a soft node affinity for an actor that requests no resources and picks a random
+# node (seen on the lab with Ray 2.60: four zero-CPU actors pinned to three nodes landed on
+# two); with any resource request it keeps to the node. So a pinned actor reserves this token
+# CPU share: 64 shards and orchestrators together hold 0.064 of a core.
+PLACEMENT_TOKEN_CPUS = 0.001
 # Placement groups earlier versions made; removed on the way up and down.
 OLD_GROUPS = ("orion-shards", "orion-orchestrators")
 
@@ -155,9 +162,9 @@ def start_actors(shard_count: int, orchestrators: int = 1) -> None:
     wanted |= {orchestrator_name(i) for i in range(orchestrators)}
     _kill_named([n for n in ray.util.list_named_actors() if _is_orion_actor(n) and n not in wanted])
     remove_groups()
-    _await_nodes_schedulable()
+    where = _placements(shard_count + orchestrators)
     shards: list[Any] = [
-        ray.remote(Shard).options(name=SHARD_NAME.format(k), **ACTOR_OPTIONS, **SPREAD).remote(k)
+        ray.remote(Shard).options(name=SHARD_NAME.format(k), **ACTOR_OPTIONS | where[k]).remote(k)
         for k in range(shard_count)
     ]
     ray.get([s.ping.remote() for s in shards])
@@ -166,8 +173,7 @@ def start_actors(shard_count: int, orchestrators: int = 1) -> None:
         .options(
             name=orchestrator_name(i),
             max_concurrency=4,
-            **ACTOR_OPTIONS,
-            **SPREAD,
+            **ACTOR_OPTIONS | where[shard_count + i],
         )
         .remote(shard_count, i)
         for i in range(orchestrators)
@@ -175,31 +181,58 @@ def start_actors(shard_count: int, orchestrators: int = 1) -> None:
     ray.get([h.pid.remote() for h in handles])
 
 
+def _placements(count: int) -> list[dict[str, Any]]:
+    """The scheduling options of `count` actors: on one node Ray's default; on a cluster a
+    soft affinity to each node in turn, workers first (orion.actors.placement). Shards come
+    first, then orchestrators, so the two kinds continue one round robin."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    order = _schedulable_nodes()
+    if len(order) < 2:
+        return [{} for _ in range(count)]
+    return [
+        {
+            "scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True),
+            "num_cpus": PLACEMENT_TOKEN_CPUS,
+        }
+        for node in spread(order, count)
+    ]
+
+
 def _where() -> str:
     return str(ray.get_runtime_context().get_node_id())
 
 
-def _await_nodes_schedulable() -> None:
-    """Return once this driver's raylet can schedule onto every alive node (see
-    NODES_SEEN_TIMEOUT_S); after the timeout, go on and let SPREAD do what it can."""
+def _schedulable_nodes() -> list[str]:
+    """The alive nodes this driver's raylet can schedule onto, in placement order (see
+    NODES_SEEN_TIMEOUT_S); a node that does not answer in time is left out, and logged."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     from ray.util.state import list_nodes
 
     found = list_nodes(filters=[("state", "=", "ALIVE")], timeout=STATE_API_TIMEOUT_S)
-    alive = [n.node_id for n in found]
+    alive = [Node(n.node_id, n.node_ip, bool(n.is_head_node)) for n in found]
     if len(alive) < 2:
-        return
+        return placement_order(alive)
     probe = ray.remote(num_cpus=0)(_where)
-    refs = [
-        probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
+    refs = {
+        probe.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(n.node_id, soft=False)
+        ).remote(): n
         for n in alive
-    ]
-    try:
-        ray.get(refs, timeout=NODES_SEEN_TIMEOUT_S)
-    except RayError as err:  # the timeout, or a node that died meanwhile
-        log.warning("not every node schedulable (%s); spreading over the rest", err)
-        for ref in refs:
-            ray.cancel(ref, force=True)
+    }
+    ready, late = ray.wait(list(refs), num_returns=len(refs), timeout=NODES_SEEN_TIMEOUT_S)
+    for ref in late:
+        log.warning("node %s not schedulable after %.0f s; no actor goes there",
+                    refs[ref].ip, NODES_SEEN_TIMEOUT_S)  # fmt: skip
+        ray.cancel(ref, force=True)
+    seen = []
+    for ref in ready:
+        try:
+            ray.get(ref)
+            seen.append(refs[ref])
+        except RayError as err:  # the node died meanwhile
+            log.warning("node %s not schedulable (%s); no actor goes there", refs[ref].ip, err)
+    return placement_order(seen)
 
 
 def orchestrator(index: int = 0) -> Any:

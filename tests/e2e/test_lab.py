@@ -63,10 +63,12 @@ def lab(system: str) -> Iterator[dict[str, Any]]:
         record("lab up", seconds=round(time.monotonic() - started, 1), nodes=NODES)
         status = _status()
         kinds = [[a["kind"] for a in n["actors"]] for n in status["nodes"]]
-        # Spreading is Ray's best effort (SPREAD): recorded, not required; every fault below
-        # finds a worker to hit wherever the actors landed.
+        # Each shard and orchestrator is pinned softly to a node, workers first, round robin
+        # (orion.actors.placement): every worker holds one, and the shards differ in node.
         record("lab placement", kinds_by_node=kinds)
-        assert any("shard" in k for k in kinds), kinds
+        workers = [k for n, k in zip(status["nodes"], kinds, strict=True) if not n["head"]]
+        assert all({"shard", "orchestrator"} & set(k) for k in workers), kinds
+        assert sum(k.count("shard") > 0 for k in kinds) == min(NODES, _shards(kinds)), kinds
         assert sum(k.count("orchestrator") for k in kinds) == ORCHESTRATORS, kinds
         assert sum(k.count("api") for k in kinds) == API_REPLICAS, kinds
         yield {"api": status["api"]}
@@ -96,25 +98,24 @@ def _status() -> dict[str, Any]:
     return status
 
 
+def _shards(kinds: list[list[str]]) -> int:
+    return sum(k.count("shard") for k in kinds)
+
+
 def _actor_worker(fault: str) -> str:
     """The worker the shard or orchestrator fault hits: a live, linked worker node (never the
     head: it holds the cluster) running an orchestrator (partition) or a shard (kill), else
-    one running the other kind: its batches hang, or its partitions move, all the same.
-
-    Ray's SPREAD is best effort: a lab has come up with every shard and orchestrator on the
-    head (CI, 2026-12-04). Then there is no worker to hit and the fault is skipped, saying so
-    in faults.json; the other faults still run."""
+    one running the other kind: its batches hang, or its partitions move, all the same. The
+    placement puts one on every worker, and a fault moves only the actors of the node it
+    hits, so one is there."""
     kinds = (
         ("orchestrator", "shard") if fault.startswith("partition") else ("shard", "orchestrator")
     )
     nodes = _status()["nodes"]
     found = _worker_among(nodes, kinds)
-    if found is not None:
-        return found
     placed = {str(n["name"]): [a["kind"] for a in n["actors"]] for n in nodes}
-    record(f"lab: {fault}", skipped="no live worker runs a shard or an orchestrator",
-           kinds=placed)  # fmt: skip
-    pytest.skip(f"no live worker runs a shard or an orchestrator: {placed}")
+    assert found is not None, f"no live worker runs a shard or an orchestrator: {placed}"
+    return found
 
 
 def _worker_among(nodes: list[dict[str, Any]], kinds: tuple[str, ...]) -> str | None:
@@ -128,11 +129,11 @@ def _worker_among(nodes: list[dict[str, Any]], kinds: tuple[str, ...]) -> str | 
 
 def _api_worker() -> str:
     """A live worker running an API replica, waiting up to API_REPLACED_S for Serve to replace
-    one an earlier fault killed. Ray's SPREAD is best effort: a lab has come up with one worker
-    holding nothing and the other holding an orchestrator and an API replica; the shard fault
-    (no worker had shards) then killed that node, and the only live worker had no replica to
-    kill when this fault came. Then this fault is skipped, saying so in faults.json: the API
-    still runs (its replica on the head), with no worker replica to take away."""
+    one an earlier fault killed. Serve places replicas itself (at most one per node): a lab has
+    come up with the head and one worker holding them; the shard fault then killed that
+    worker, and the only live worker had no replica to kill when this fault came. Then this
+    fault is skipped, saying so in faults.json: the API still runs (its replica on the head),
+    with no worker replica to take away."""
     nodes: list[dict[str, Any]] = []
 
     def placed() -> bool:
