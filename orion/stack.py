@@ -97,6 +97,11 @@ def ray_env(settings: Settings) -> dict[str, str]:
             # Redis lost) sat unwritten for days, or died with the process. Without the
             # access log, write each record at once; with it, Serve's buffer stays.
             env["RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE"] = str(REPLICA_LOG_BUFFER_RECORDS)
+            # Throughput mode also turns a replica's stdout and stderr into INFO records of
+            # Serve's logger, which logs at WARNING without the access log (QUIET_LOG_LEVEL):
+            # a thread's traceback would be dropped. Keep them the process's own streams,
+            # in the worker's log files.
+            env["RAY_SERVE_LOG_TO_STDERR"] = "1"
     return env
 
 

@@ -70,6 +70,11 @@ class StoredValue:
     body: dict[str, Any] | None = None
 
 
+# One encoder for every canonical body: json.dumps(sort_keys=..., separators=...) builds a new
+# JSONEncoder per call (py-spy: ~2 % of the replica's samples under batch load). Same text.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def candidate(
     transfer: Transfer, metadata: dict[str, Any] | None, timeout_ms: int | None = None
 ) -> Candidate:
@@ -83,7 +88,7 @@ def candidate(
     }
     if transfer.kind != Kind.IMMEDIATE:  # an immediate transfer's digest is as it always was
         body |= {"kind": transfer.kind.value, "target": transfer.target_id, "timeout": timeout_ms}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    canonical = _CANONICAL.encode(body)
     raw = hashlib.sha256(canonical.encode()).digest()[:DIGEST_BYTES]
     digest = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     owner = f"{_PROCESS_TOKEN}.{next(_requests):x}"
