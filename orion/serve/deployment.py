@@ -7,6 +7,7 @@ collapses. The app's lifespan builds the Kafka, Redis and PostgreSQL clients in 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ray import serve
@@ -48,9 +49,11 @@ api = api_app()
 )
 @serve.ingress(api)
 class OrionAPI:
-    """All routes come from the FastAPI app; the class only adds the replica's metrics."""
+    """All routes come from the FastAPI app; the class only adds the replica's metrics and
+    puts Orion's own log lines in the replica's Serve log."""
 
     def __init__(self) -> None:
+        _orion_lines_in_serve_log()
         accepted = metrics.Counter(
             "orion_transfers_accepted_total",
             description="Transfers the broker acknowledged through this API (first acceptance).",
@@ -80,6 +83,20 @@ class OrionAPI:
         for p in reading.partitions:
             self._stuck.set(1 if p.stuck else 0, tags={"partition": str(p.partition)})
         self._oldest.set(reading.oldest_unsettled_age_s or 0.0)
+
+
+def _orion_lines_in_serve_log() -> None:
+    """Orion's lines (a Kafka producer replaced, Redis lost) go to the handlers of Serve's
+    logger: the replica's `serve/replica_*.log`, where an operator reads the API's log, and
+    stderr (the worker's `.err`) when Serve writes there. They used to arrive through Serve's
+    stderr redirect as INFO records, which QUIET_LOG_LEVEL would drop (and without the access
+    log the stack leaves stderr alone). Not propagated: with the redirect on (access log on)
+    the root logger's copy would come back through it, twice in the file."""
+    orion_logger = logging.getLogger("orion")
+    for handler in logging.getLogger("ray.serve").handlers:
+        if handler not in orion_logger.handlers:
+            orion_logger.addHandler(handler)
+    orion_logger.propagate = False
 
 
 def application(
