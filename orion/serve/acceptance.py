@@ -59,7 +59,14 @@ class Acceptor:
         self._pending_wait_s, self._clock_ms = pending_wait_s, clock_ms
 
     async def accept(self, items: Sequence[Candidate]) -> list[Answer]:
-        """One answer per item, in order."""
+        """One answer per item, in order; the round's duration goes to the observers."""
+        started = time.perf_counter()
+        try:
+            return await self._accept(items)
+        finally:
+            observers.round_took(time.perf_counter() - started)
+
+    async def _accept(self, items: Sequence[Candidate]) -> list[Answer]:
         answers: dict[int, Answer] = {}
         todo = list(range(len(items)))
         for _ in range(CLAIM_ATTEMPTS_MAX):

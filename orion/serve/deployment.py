@@ -30,6 +30,23 @@ API_HEALTH_CHECK_PERIOD_S = 2.0
 # how much the API's Redis and Kafka round trips are shared. Up to ACCEPT_BATCH_MAX (500),
 # and a batch request's size.
 ACCEPT_ROUND_BOUNDARIES: list[float] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000]
+# Seconds per acceptance round: Redis claims, Kafka produce and acks=all, Redis promotion.
+# A few ms on a quiet local stack; the broker's failover is seconds.
+ACCEPT_ROUND_SECONDS_BOUNDARIES: list[float] = [
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+]
 # The level of Serve's own logger in the replica. Serve writes its access line with
 # logger.info() on every request and, with the access log off, drops the finished record in
 # a filter: building it was ~3.5 % of the replica's CPU per seed request (py-spy). At WARNING
@@ -66,6 +83,13 @@ class OrionAPI:
             boundaries=ACCEPT_ROUND_BOUNDARIES,
         )
         observers.on_accepted(rounds.observe)
+        round_seconds = metrics.Histogram(
+            "orion_api_accept_round_seconds",
+            description="One acceptance round of this API: idempotency claims, produce until "
+            "acks=all, promotion. HTTP latency minus this is waiting in the replica.",
+            boundaries=ACCEPT_ROUND_SECONDS_BOUNDARIES,
+        )
+        observers.on_round(round_seconds.observe)
         self._stuck = metrics.Gauge(
             "orion_partition_stuck",
             description="1 when a partition's oldest unsettled transfer and last commit are "

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from orion.domain.progress import Settlement
 
 AcceptedObserver = Callable[[int], None]
+RoundObserver = Callable[[float], None]
 SettlementObserver = Callable[[Settlement], None]
 _ACCEPTED: list[AcceptedObserver] = []
+_ROUNDS: list[RoundObserver] = []
 _SETTLEMENT: list[SettlementObserver] = []
 
 
@@ -25,6 +27,16 @@ def accepted(count: int) -> None:
     """`count` transfers were just acknowledged by the broker (first acceptance only)."""
     for observer in _ACCEPTED:
         observer(count)
+
+
+def on_round(observer: RoundObserver) -> None:
+    _ROUNDS.append(observer)
+
+
+def round_took(seconds: float) -> None:
+    """One acceptance round (idempotency claims, produce and acks, promotion) took this long."""
+    for observer in _ROUNDS:
+        observer(seconds)
 
 
 def on_settlement(observer: SettlementObserver) -> None:

@@ -29,6 +29,7 @@ EXPECTED: dict[str, tuple[str, set[str]]] = {
     # metric (as scraped): (type, labels it must carry)
     "ray_orion_transfers_accepted_total": ("counter", set()),
     "ray_orion_api_accept_round_transfers": ("histogram", set()),
+    "ray_orion_api_accept_round_seconds": ("histogram", set()),
     "ray_orion_transfers_settled_total": ("counter", {"status", "reason"}),
     "ray_orion_settle_latency_seconds": ("histogram", set()),
     "ray_orion_batch_apply_seconds": ("histogram", {"shard"}),

@@ -6,10 +6,12 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
+import pytest
 from fastapi.testclient import TestClient
 
 from orion.domain.model import Transfer
 from orion.serve import idempotency as idem
+from orion.serve import observers
 from orion.serve.acceptance import Acceptor, Verdict
 from orion.serve.idempotency import candidate
 from orion.serve.ports import Record
@@ -256,3 +258,26 @@ def test_a_repeated_claim_still_wins_and_produces_once() -> None:
     verdicts, produced = asyncio.run(run())
     assert verdicts == [Verdict.ACCEPTED, Verdict.ACCEPTED]
     assert produced == 1
+
+
+def test_each_round_reports_its_duration_including_the_ack_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One observation per acceptance round, at least as long as the broker kept the ack."""
+    seen: list[float] = []
+    monkeypatch.setattr(observers, "_ROUNDS", [seen.append])
+
+    async def run() -> None:
+        producer, store = FakeProducer(), FakeStore()
+        producer.gate = asyncio.Event()
+        acceptor = Acceptor(producer, store)
+        three = [item(str(uuid.uuid4())) for _ in range(3)]
+        first = asyncio.create_task(acceptor.accept(three))
+        await asyncio.sleep(0.05)
+        producer.gate.set()
+        await first
+        await acceptor.accept([item(str(uuid.uuid4()))])
+
+    asyncio.run(run())
+    assert len(seen) == 2
+    assert seen[0] >= 0.05
