@@ -26,8 +26,8 @@ def placement_order(nodes: Sequence[Node]) -> list[str]:
     return [n.node_id for n in sorted(nodes, key=lambda n: (n.head, n.ip, n.node_id))]
 
 
-def spread(order: Sequence[str], count: int, start: int = 0) -> list[str]:
-    """The node of each of `count` actors, round robin over `order` from position `start`."""
+def spread(order: Sequence[str], count: int) -> list[str]:
+    """The node of each of `count` actors, round robin over `order`."""
     if not order:
         raise ValueError("no node to place actors on")
-    return [order[(start + k) % len(order)] for k in range(count)]
+    return [order[k % len(order)] for k in range(count)]
