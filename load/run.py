@@ -9,7 +9,9 @@ Order of one run (each step bounded in time):
 3. position the results-topic watcher at the current end offsets, run the load generator
    (progress on stderr), then wait until the results topic holds as many new records as
    transfers were accepted: the CPU window ends here;
-4. read the run's outcomes from the results topic (waiting for any still missing), then
+4. read the run's outcomes from the results topic (waiting for any still missing); with
+   --baselines, the HTTP ceiling once more, so the run is bracketed by two (the box's speed
+   drifts within minutes here: Orion's rate is compared with their mean as well); then
    exactly one final row per accepted id (PostgreSQL), then `orion audit`;
 5. report.json, summary.md, throughput.png and latency.png in load/out/<time>-<scenario>/.
 """
@@ -43,6 +45,7 @@ API_READY_S = 180.0  # the system may be restarting; wait this long for /readyz
 POOL_BALANCE_MAJOR = "1000000000"  # each pool account: no transfer of 1 is ever refused
 GENERATOR_S_MAX = 20.0  # the generator's own ceiling is clear well within this
 WARMUP_DIR_PREFIX = "orion-bench-warmup-"  # the warm-up's reports, deleted after it
+BARE_APP = "load.bare_app:app"  # the HTTP ceiling's server (baselines.py)
 Say = Callable[[str], None]
 
 
@@ -102,6 +105,11 @@ def _orion_run(plan: Plan, settings: Settings, out: Path, started: str, say: Say
         drain = _drain(plan, load, watcher, published, began, say)
     finally:
         watcher.stop()
+    if ceilings:
+        ceilings["http_after"] = _http_ceiling(
+            plan, BARE_APP, out / "bare-http-after.log", "bare-after"
+        )
+        say(f"baseline: HTTP ceiling after the run {_ceiling_text(ceilings['http_after'])}")
     facts = _facts(plan, started, load, watcher, drain)
     facts.baselines, facts.driver_cpu_s = ceilings, round(driver_cpu_s, 3)
     generator_cpu_s = load.cpu_s + driver_cpu_s
@@ -130,12 +138,13 @@ def _baselines(plan: Plan, settings: Settings, out: Path, say: Say) -> dict[str,
     say(f"baseline: raw apply_batch of {db_shape.count:,} transfers (fresh CHF accounts)")
     db = baselines.db_ceiling(settings, db_shape)
     say(f"baseline: database ceiling {db['transfers_per_s']:,} transfers/s")
-    http = _http_ceiling(plan, "load.bare_app:app", out / "bare-http.log", "bare")
-    say(
-        f"baseline: HTTP ceiling {http['transfers_per_s']:,} transfers/s "
-        f"({http['requests_per_s']:,} req/s)"
-    )
+    http = _http_ceiling(plan, BARE_APP, out / "bare-http.log", "bare")
+    say(f"baseline: HTTP ceiling {_ceiling_text(http)}")
     return {"db": db, "http": http}
+
+
+def _ceiling_text(http: dict[str, Any]) -> str:
+    return f"{http['transfers_per_s']:,} transfers/s ({http['requests_per_s']:,} req/s)"
 
 
 def _http_ceiling(plan: Plan, app_spec: str, log: Path, label: str) -> dict[str, Any]:

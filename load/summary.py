@@ -114,10 +114,14 @@ def _baselines(b: dict[str, Any]) -> list[str]:
         "|---|---|---|",
     ]
     names = {
-        "http": "bare uvicorn, same validation (accepted/s ÷)",
+        "http": "bare uvicorn, same validation, before the run (accepted/s ÷)",
+        "http_after": "bare uvicorn, the same again after the run (accepted/s ÷)",
+        "http_mean": "mean of the two bare uvicorn runs (accepted/s ÷)",
         "db": "raw apply_batch, 1,000 per transaction (settled/s ÷)",
     }
-    for key, values in b.items():
+    order = [*names, *sorted(set(b) - set(names))]
+    for key in (k for k in order if k in b):
+        values = b[key]
         ratio = values.get("ratio")
         shown = "n/a" if ratio is None else f"{ratio:.3f}"
         out.append(f"| {names.get(key, key)} | {_n(values.get('transfers_per_s'))} | {shown} |")

@@ -50,7 +50,7 @@ def bench(
         str, typer.Option(help="wire (a minimal keep-alive client, cheapest) or aiohttp.")
     ] = "wire",
     baselines: Annotated[
-        bool, typer.Option(help="First measure the bare-HTTP and raw-database ceilings.")
+        bool, typer.Option(help="Measure the database and HTTP ceilings (HTTP: before and after).")
     ] = False,
     baseline_seconds: Annotated[
         float, typer.Option(help="Time bound of the bare-HTTP ceiling run.")

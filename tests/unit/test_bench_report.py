@@ -73,6 +73,22 @@ def test_report_rates_drain_and_ratios_follow_their_definitions() -> None:
     json.dumps(r)  # the report is JSON as it is
 
 
+def test_a_run_bracketed_by_two_bare_runs_is_also_compared_with_their_mean() -> None:
+    """The box drifts within minutes: accepted/s 2.0 over 6.0 before, 2.0 after, mean 4.0."""
+    http = {"http": {"transfers_per_s": 6.0}, "http_after": {"transfers_per_s": 2.0}}
+    r = build_report(_facts(baselines=http | {"db": {"transfers_per_s": 10.0}}))
+    ratios = {name: r["baselines"][name]["ratio"] for name in ("http", "http_after", "http_mean")}
+    assert ratios == {"http": 0.333, "http_after": 1.0, "http_mean": 0.5}
+    assert r["baselines"]["http_mean"]["transfers_per_s"] == 4.0
+    rows = [line for line in markdown(r).splitlines() if line.startswith("| bare uvicorn")]
+    assert [row.rsplit("|", 2)[1].strip() for row in rows] == ["0.333", "1.000"]
+    assert "| mean of the two bare uvicorn runs (accepted/s ÷) | 4.0 | 0.500 |" in markdown(r)
+
+
+def test_one_bare_run_has_no_mean() -> None:
+    assert "http_mean" not in build_report(_facts())["baselines"]
+
+
 def test_series_have_one_point_per_second_until_the_last_settlement() -> None:
     s = build_report(_facts())["series"]
     assert s["second"] == [0, 1, 2, 3]
