@@ -144,6 +144,9 @@ def _baselines(plan: Plan, settings: Settings, out: Path, say: Say) -> dict[str,
 
 
 def _ceiling_text(http: dict[str, Any]) -> str:
+    """A bare run that answered nothing has no rate: say so, and keep the Orion run's report."""
+    if http["transfers_per_s"] is None:
+        return f"n/a: no request answered (errors {http['errors']})"
     return f"{http['transfers_per_s']:,} transfers/s ({http['requests_per_s']:,} req/s)"
 
 

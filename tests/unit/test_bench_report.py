@@ -89,6 +89,16 @@ def test_one_bare_run_has_no_mean() -> None:
     assert "http_mean" not in build_report(_facts())["baselines"]
 
 
+def test_a_bare_run_that_answered_nothing_is_said_not_raised() -> None:
+    """The second bare run comes after Orion's run: formatting it must not lose that run."""
+    from load.run import _ceiling_text
+
+    silent = {"transfers_per_s": None, "requests_per_s": None, "errors": {"connect": 200}}
+    assert _ceiling_text(silent) == "n/a: no request answered (errors {'connect': 200})"
+    fine = {"transfers_per_s": 3300.5, "requests_per_s": 3300.5, "errors": {}}
+    assert _ceiling_text(fine) == "3,300.5 transfers/s (3,300.5 req/s)"
+
+
 def test_series_have_one_point_per_second_until_the_last_settlement() -> None:
     s = build_report(_facts())["series"]
     assert s["second"] == [0, 1, 2, 3]
