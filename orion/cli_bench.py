@@ -53,7 +53,7 @@ def bench(
         bool, typer.Option(help="Measure the database and HTTP ceilings (HTTP: before and after).")
     ] = False,
     baseline_seconds: Annotated[
-        float, typer.Option(help="Time bound of the bare-HTTP ceiling run.")
+        float, typer.Option(help="Time bound of each bare-HTTP ceiling run.")
     ] = 15.0,
     drain_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the backlog to settle after the load.")
