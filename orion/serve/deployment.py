@@ -18,6 +18,7 @@ from orion.adapters.metrics import start_at_zero
 from orion.bootstrap import api_app
 from orion.domain.progress import Settlement
 from orion.serve import observers
+from orion.serve.priority import api_runtime_env
 
 API_REPLICAS = 1
 API_ONGOING_REQUESTS_MAX = 1_000  # above the 200 concurrent clients of the seed's load test
@@ -62,7 +63,10 @@ api = api_app()
     num_replicas=API_REPLICAS,
     max_ongoing_requests=API_ONGOING_REQUESTS_MAX,
     health_check_period_s=API_HEALTH_CHECK_PERIOD_S,
-    ray_actor_options={"num_cpus": 0},
+    ray_actor_options={
+        "num_cpus": 0,
+        "runtime_env": api_runtime_env(),  # niceness 0: see orion.serve.priority
+    },
 )
 @serve.ingress(api)
 class OrionAPI:
