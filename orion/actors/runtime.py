@@ -23,6 +23,7 @@ from orion.actors.placement import Node, placement_order, spread
 from orion.actors.shard import Shard
 from orion.messages import QueuedTransfer
 from orion.orchestration.ports import Completion
+from orion.priority import worker_runtime_env
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ ACTOR_OPTIONS: dict[str, Any] = {
     "max_task_retries": 0,  # the orchestrator re-dispatches itself, with the same batch id
     "num_cpus": 0,
     "get_if_exists": True,
+    "runtime_env": worker_runtime_env(),  # niceness 0, not Ray's 15: see orion.priority
 }
 
 

@@ -17,8 +17,8 @@ from orion import gc_tuning
 from orion.adapters.metrics import start_at_zero
 from orion.bootstrap import api_app
 from orion.domain.progress import Settlement
+from orion.priority import worker_runtime_env
 from orion.serve import observers
-from orion.serve.priority import api_runtime_env
 
 API_REPLICAS = 1
 API_ONGOING_REQUESTS_MAX = 1_000  # above the 200 concurrent clients of the seed's load test
@@ -65,7 +65,7 @@ api = api_app()
     health_check_period_s=API_HEALTH_CHECK_PERIOD_S,
     ray_actor_options={
         "num_cpus": 0,
-        "runtime_env": api_runtime_env(),  # niceness 0: see orion.serve.priority
+        "runtime_env": worker_runtime_env(),  # niceness 0: see orion.priority
     },
 )
 @serve.ingress(api)
