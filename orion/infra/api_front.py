@@ -24,6 +24,7 @@ from pathlib import Path
 from orion.config import Settings
 from orion.infra.process import Managed, run_once
 from orion.infra.service import Missing, need_binary
+from orion.priority import SERVICES_YIELD_ON_WAKEUP
 
 API_REPLICA_PORTS = 8  # replicas + crashed ones whose port Serve still parks (150 s each)
 HEALTH_PATH = "/healthz"  # answers while the replica's event loop runs
@@ -134,7 +135,9 @@ backend orion_replicas
         cfg = self.dir / "haproxy.cfg"
         cfg.write_text(self.config())
         run_once([binary, "-c", "-q", "-f", str(cfg)], CHECK_TIMEOUT_S)
-        self.managed.start([binary, "-db", "-f", str(cfg)])
+        self.managed.start(
+            [binary, "-db", "-f", str(cfg)], yields_on_wakeup=SERVICES_YIELD_ON_WAKEUP
+        )
 
     def serving(self) -> bool:
         """True when a replica answers /readyz through the front with 200."""

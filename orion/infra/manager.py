@@ -25,6 +25,7 @@ from orion.infra.process import POLL_INTERVAL_S, ServiceError, rss_bytes, wait_u
 from orion.infra.prometheus_server import PrometheusServer
 from orion.infra.redis_server import RedisServer
 from orion.infra.service import Missing, Service
+from orion.priority import SERVICES_YIELD_ON_WAKEUP
 
 Echo = Callable[[str], None]
 
@@ -77,7 +78,7 @@ def up(settings: Settings, echo: Echo) -> None:
                     f"{svc.name}: something not started by Orion already answers on "
                     f"{svc.address}; stop it or change the port"
                 )
-            svc.managed.start(svc.argv(), user=svc.user)
+            svc.managed.start(svc.argv(), user=svc.user, yields_on_wakeup=SERVICES_YIELD_ON_WAKEUP)
             started.append(svc.name)
     for svc in services(settings):
         _await_ready(svc, settings.ready_timeout_s)

@@ -9,19 +9,26 @@ stays in that session (Ray's GCS, raylet, dashboard and workers; PostgreSQL's ba
 stop that had to SIGKILL a leader would orphan them, so `stop` then ends every process still
 in that session that started after the leader did: by session id and start time, never by
 name, never anything Orion did not start.
+
+A service started with `yields_on_wakeup` runs, with every thread and process it makes, under
+Linux's SCHED_BATCH policy (orion/priority.py says why): its CPU share is unchanged, but when
+it wakes it does not preempt the task running on that core.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 0.2  # readiness/stop polling: fast enough to feel instant, cheap on 2 cores
 KILL_GRACE_S = 5.0  # after the stop timeout, how long SIGKILL may take before we give up
@@ -59,11 +66,12 @@ class Managed:
         user: str | None = None,
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
+        yields_on_wakeup: bool = False,
     ) -> int:
         """Launch detached (own session), output appended to the log; returns the pid."""
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
+        with self.log_file.open("ab") as log, _batch_policy(yields_on_wakeup, self.name):
             proc = subprocess.Popen(
                 list(argv),
                 stdin=subprocess.DEVNULL,
@@ -97,6 +105,29 @@ class Managed:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+
+@contextlib.contextmanager
+def _batch_policy(wanted: bool, name: str) -> Iterator[None]:
+    """While inside, the calling thread runs under SCHED_BATCH, so a child it forks starts
+    under it (Linux keeps the policy per thread and a fork inherits the forking thread's);
+    the thread gets its own policy back after. Unprivileged: a process may always move
+    between SCHED_OTHER and SCHED_BATCH. Where the platform refuses, the service starts
+    under the usual policy and says so (it costs throughput, never correctness)."""
+    if not wanted:
+        yield
+        return
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError as err:
+        log.warning("%s: starting without SCHED_BATCH (%s)", name, err)
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, policy, param)
 
 
 def _start_time(pid: int) -> int | None:
