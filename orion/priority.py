@@ -24,8 +24,9 @@ on an idle core at once, or when the running task blocks or its slice ends. Orio
 workers and Ray's daemons keep the default (batch for Ray too did no better).
 
 Measured on one stack, the services' policy switched between alternated runs (RESULTS,
-2026-12-04 night): seed ÷ bare uvicorn 0.451 -> 0.495 (medians of 6 runs each), and latency
-at 1,000/s, scheduled -> settled p99 161-173 ms -> 132-136 ms. Batch settled/s unchanged.
+2026-12-04 night): seed ÷ bare uvicorn 0.445 -> 0.493 (medians of 12 runs each, two series),
+and latency at 1,000/s, scheduled -> settled p99 161-173 ms -> 132-136 ms. Batch settled/s
+unchanged.
 """
 
 from __future__ import annotations
