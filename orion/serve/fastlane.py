@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
@@ -34,9 +35,7 @@ from orion.serve.jsonbody import loads_exact
 from orion.serve.ports import ApiDeps
 from orion.serve.schemas import (
     REQUEST_BODY_BYTES_MAX,
-    SeedQueued,
     SeedTransactionIn,
-    TransferAccepted,
     TransferIn,
 )
 
@@ -47,18 +46,24 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _JSON_TYPES = (b"", b"application/json")  # what the lane takes; FastAPI judges the rest
+_CONTENT_TYPE_JSON = (b"content-type", b"application/json")  # JSONResponse's, as it sends it
 # What a body the FastAPI route would refuse raises here (all ValueErrors); it answers them.
 _REFUSED = (BodyError, ValidationError, FieldError, AmountError)
 
 
 @dataclass(frozen=True, slots=True)
 class _Lane:
-    """One route: its body model, how a body becomes a candidate, and the success answer."""
+    """One route: its body model, how a body becomes a candidate, and the success answer.
+
+    `answer` is the success body's bytes, exactly as FastAPI renders the route's response
+    model (SeedQueued, TransferAccepted) with JSONResponse (compact, UTF-8, keys in field
+    order): written directly it costs 0.2 us instead of ~5 (the model, `model_dump`,
+    `json.dumps`, the Response object). A unit test holds the two equal for any id."""
 
     model: type[BaseModel]
     candidate: Callable[[Any, ApiDeps], Candidate]
     status: int
-    answer: Callable[[str], BaseModel]
+    answer: Callable[[str], bytes]
 
 
 _LANES: dict[str, _Lane] = {
@@ -66,15 +71,20 @@ _LANES: dict[str, _Lane] = {
         SeedTransactionIn,
         lambda body, deps: seed_candidate(body, deps.options.seed_currency),
         200,
-        lambda transfer_id: SeedQueued(transaction_id=transfer_id),
+        lambda transfer_id: b'{"status":"queued","transaction_id":%s}' % _text(transfer_id),
     ),
     "/v1/transfers": _Lane(
         TransferIn,
         lambda body, _deps: transfer_candidate(body),
         202,
-        lambda transfer_id: TransferAccepted(id=transfer_id),
+        lambda transfer_id: b'{"id":%s,"status":"accepted"}' % _text(transfer_id),
     ),
 }
+
+
+def _text(value: str) -> bytes:
+    """A JSON string as JSONResponse writes it (json.dumps, ensure_ascii=False, UTF-8)."""
+    return encode_basestring(value).encode()
 
 
 class FastLane:
@@ -97,8 +107,12 @@ class FastLane:
         except HTTPException as err:  # 409 / 503, rendered as FastAPI's handler does
             response = JSONResponse({"detail": err.detail}, status_code=err.status_code)
         else:
-            content = lane.answer(answer.transfer_id).model_dump(mode="json")
-            response = JSONResponse(content, status_code=lane.status)
+            body = lane.answer(answer.transfer_id)
+            # A fresh header list each time: Serve appends its X-Request-ID to it in place.
+            headers = [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE_JSON]
+            await send({"type": "http.response.start", "status": lane.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
         await response(scope, receive, send)
 
 

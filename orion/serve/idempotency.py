@@ -27,6 +27,7 @@ import itertools
 import json
 import secrets
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from orion.domain.model import Kind, Transfer
@@ -73,11 +74,28 @@ class StoredValue:
 # One encoder for every canonical body: json.dumps(sort_keys=..., separators=...) builds a new
 # JSONEncoder per call (py-spy: ~2 % of the replica's samples under batch load). Same text.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_text = encode_basestring_ascii  # how _CANONICAL (ensure_ascii) spells a string
 
 
 def candidate(
     transfer: Transfer, metadata: dict[str, Any] | None, timeout_ms: int | None = None
 ) -> Candidate:
+    canonical = _canonical(transfer, metadata, timeout_ms)
+    raw = hashlib.sha256(canonical.encode()).digest()[:DIGEST_BYTES]
+    digest = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    owner = f"{_PROCESS_TOKEN}.{next(_requests):x}"
+    return Candidate(transfer, metadata or None, canonical, digest, owner, timeout_ms)
+
+
+def _canonical(transfer: Transfer, metadata: dict[str, Any] | None, timeout_ms: int | None) -> str:
+    if transfer.kind == Kind.IMMEDIATE and not metadata and type(transfer.amount) is int:
+        # The ingest routes' common body, spelt as _CANONICAL spells it (keys sorted, ASCII
+        # escapes) at a fifth of its cost; a unit test holds the two texts equal.
+        return (
+            f'{{"amount":{transfer.amount},"credit":{_text(transfer.credit_account_id)},'
+            f'"currency":{_text(transfer.currency)},"debit":{_text(transfer.debit_account_id)},'
+            f'"id":{_text(transfer.id)},"metadata":null}}'
+        )
     body: dict[str, Any] = {
         "id": transfer.id,
         "debit": transfer.debit_account_id,
@@ -88,11 +106,7 @@ def candidate(
     }
     if transfer.kind != Kind.IMMEDIATE:  # an immediate transfer's digest is as it always was
         body |= {"kind": transfer.kind.value, "target": transfer.target_id, "timeout": timeout_ms}
-    canonical = _CANONICAL.encode(body)
-    raw = hashlib.sha256(canonical.encode()).digest()[:DIGEST_BYTES]
-    digest = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-    owner = f"{_PROCESS_TOKEN}.{next(_requests):x}"
-    return Candidate(transfer, metadata or None, canonical, digest, owner, timeout_ms)
+    return _CANONICAL.encode(body)
 
 
 def decode(value: str) -> StoredValue:

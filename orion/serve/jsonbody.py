@@ -102,9 +102,9 @@ class _Marked(dict[str, Any]):
 def loads_exact(raw: bytes) -> Any:
     """The body's JSON value, with the guarantees in the module docstring, or BodyError."""
     try:
-        value = _loads(raw, _object)
+        value = _loads(raw, _EXACT)
     except _ObjectRefusedError:
-        _raise_if_any(_problems(_loads(raw, _Marked.of)))
+        _raise_if_any(_problems(_loads(raw, _MARKING)))
         raise RuntimeError("an object was refused, then not found again") from None
     if _may_hold_unsafe(raw):
         _raise_if_any(_problems(value))
@@ -118,15 +118,25 @@ def _may_hold_unsafe(raw: bytes) -> bool:
     return _UNSAFE_SPELLINGS.search(raw) is not None
 
 
-def _loads(raw: bytes, hook: Callable[[list[tuple[str, Any]]], dict[str, Any]]) -> Any:
+def _decoder(hook: Callable[[list[tuple[str, Any]]], dict[str, Any]]) -> json.JSONDecoder:
+    return json.JSONDecoder(
+        object_pairs_hook=hook,
+        parse_float=_number,
+        parse_int=_bounded_int,
+        parse_constant=_no_constant,
+    )
+
+
+# Built once: json.loads with any keyword builds a new decoder and scanner per call (~2 us, a
+# tenth of the ingest lane's own work per request). Stateless between calls, as json's own.
+_EXACT = _decoder(_object)
+_MARKING = _decoder(_Marked.of)  # the rare second parse of a refused body, to say where
+
+
+def _loads(raw: bytes, decoder: json.JSONDecoder) -> Any:
     try:
-        return json.loads(
-            raw,
-            object_pairs_hook=hook,
-            parse_float=_number,
-            parse_int=_bounded_int,
-            parse_constant=_no_constant,
-        )
+        # What json.loads does with bytes: UTF-8, -16 or -32, told apart by the NUL bytes.
+        return decoder.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except json.JSONDecodeError as err:
         raise BodyError([("body", f"not valid JSON: {err.msg}")]) from None
     except UnicodeDecodeError:

@@ -9,11 +9,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from orion.serve.app import create_app
+from orion.serve.fastlane import _LANES
 from orion.serve.routes import seed, transfers
-from orion.serve.schemas import REQUEST_BODY_BYTES_MAX
+from orion.serve.schemas import REQUEST_BODY_BYTES_MAX, SeedQueued, TransferAccepted
 from tests.unit.serve.fakes import FakeProducer, fake_deps
 
 KEY = "k3y"
@@ -79,7 +84,8 @@ def _answers(fast_lane: bool, api_keys: frozenset[str], extra: dict[str, str]) -
         answers = []
         for method, path, body, headers in CASES:
             done = client.request(method, path, content=body, headers=headers | extra)
-            answers.append((method, path, done.status_code, done.text))
+            head = (done.headers.get("content-type"), done.headers.get("content-length"))
+            answers.append((method, path, done.status_code, head, done.text))
         producer = deps.producer
         assert isinstance(producer, FakeProducer)
         producer.fail = RuntimeError("broker gone")
@@ -162,3 +168,24 @@ def test_the_lane_answers_valid_ingest_requests_and_passes_on_the_rest(
     producer = deps.producer
     assert isinstance(producer, FakeProducer)
     assert len(producer.records) == 2  # the same id twice was produced once
+
+
+ANSWER_MODELS: dict[str, Any] = {
+    "/transactions/": lambda transfer_id: SeedQueued(transaction_id=transfer_id),
+    "/v1/transfers": lambda transfer_id: TransferAccepted(id=transfer_id),
+}
+
+
+@given(
+    path=st.sampled_from(sorted(ANSWER_MODELS)),
+    transfer_id=st.text(st.characters(exclude_categories=("Cs",)), max_size=40),
+)
+def test_the_lanes_success_body_is_the_response_models_as_fastapi_renders_it(
+    path: str, transfer_id: str
+) -> None:
+    """Any id, quotes, backslashes, controls and non-ASCII included: the bytes the lane
+    writes are those of the route's response model through JSONResponse."""
+    model: BaseModel = ANSWER_MODELS[path](transfer_id)
+    rendered = JSONResponse(model.model_dump(mode="json")).body
+    assert _LANES[path].answer(transfer_id) == rendered
+    assert set(_LANES) == set(ANSWER_MODELS)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orion.domain.model import Transfer
 from orion.serve import idempotency as idem
@@ -281,3 +283,32 @@ def test_each_round_reports_its_duration_including_the_ack_wait(
     asyncio.run(run())
     assert len(seen) == 2
     assert seen[0] >= 0.05
+
+
+TEXTS = st.text(max_size=24)  # any code point: quotes, controls, non-ASCII, lone surrogates
+
+
+@given(
+    ids=st.tuples(TEXTS, TEXTS, TEXTS, TEXTS),
+    amount=st.integers(min_value=-(10**30), max_value=10**30),
+    metadata=st.sampled_from([None, {}]),
+)
+def test_the_common_bodys_canonical_text_is_the_encoders(
+    ids: tuple[str, str, str, str], amount: int, metadata: dict[str, str] | None
+) -> None:
+    """The digest of every accepted id depends on this text, and Redis keeps digests for a
+    day: the written-out spelling of an immediate transfer without metadata must be, byte
+    for byte, what the sorted-keys encoder gives for the same body."""
+    transfer_id, debit, credit, currency = ids
+    transfer = Transfer(transfer_id, debit, credit, amount, currency)
+    encoded = idem._CANONICAL.encode(
+        {
+            "id": transfer_id,
+            "debit": debit,
+            "credit": credit,
+            "amount": amount,
+            "currency": currency,
+            "metadata": None,
+        }
+    )
+    assert candidate(transfer, metadata).canonical == encoded
