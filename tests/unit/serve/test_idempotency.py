@@ -285,7 +285,7 @@ def test_each_round_reports_its_duration_including_the_ack_wait(
     assert seen[0] >= 0.05
 
 
-TEXTS = st.text(max_size=24)  # any code point: quotes, controls, non-ASCII, lone surrogates
+TEXTS = st.text(max_size=24)  # quotes, controls, non-ASCII; no surrogate (loads_exact refuses)
 
 
 @given(
