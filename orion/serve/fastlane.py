@@ -106,14 +106,12 @@ class FastLane:
             answer = await accept_one(item[1], item[0])
         except HTTPException as err:  # 409 / 503, rendered as FastAPI's handler does
             response = JSONResponse({"detail": err.detail}, status_code=err.status_code)
-        else:
-            body = lane.answer(answer.transfer_id)
-            # A fresh header list each time: Serve appends its X-Request-ID to it in place.
-            headers = [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE_JSON]
-            await send({"type": "http.response.start", "status": lane.status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
-            return
-        await response(scope, receive, send)
+            return await response(scope, receive, send)
+        body = lane.answer(answer.transfer_id)
+        # A fresh header list each time: Serve appends its X-Request-ID to it in place.
+        headers = [(b"content-length", b"%d" % len(body)), _CONTENT_TYPE_JSON]
+        await send({"type": "http.response.start", "status": lane.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 async def _candidate(
