@@ -52,6 +52,16 @@ POLL_IDLE_MS = 50  # block this long in poll only when there is nothing else to 
 # spun ~500 times a second under load, each turn a Kafka poll and a Ray wait.
 COMPLETION_WAIT_S = 0.010
 INFLIGHT_PER_SHARD_MAX = 2  # one applying, one queued: the shard never idles between batches
+# While batches are in flight, the next round waits until ROUND_FILL_TRANSFERS are pending or
+# ROUND_LINGER_S has passed since the last round; an engine with nothing in flight dispatches
+# at once, so a lone transfer never waits. Dispatching whenever one shard freed a slot made a
+# round per batch (a lock script, a queue walk, a Ray call, a shard transaction each) and left
+# the rest of the queue blocked behind the busy shard: under `orion bench seed`, 471 rounds of
+# 67-transfer batches with 12,764 transfers found blocked, against 291 rounds of two
+# 86-transfer batches with none (load/RESULTS.md, 2026-12-05 morning). A bulk load keeps the
+# queue above the fill mark and is dispatched as before.
+ROUND_LINGER_S = 0.1
+ROUND_FILL_TRANSFERS = 500
 LOCK_LEASE_MS = 15_000  # outlives any healthy batch; a dead orchestrator's locks expire by then
 LOCK_RENEW_S = LOCK_LEASE_MS / 3000  # renew three times per lease
 FOREIGN_LOCK_RETRY_S = 0.2  # an account leased by another owner is retried after this
@@ -72,7 +82,7 @@ PARTITION_STALLED_MAX_S = 90.0
 # A commit is a synchronous broker round trip (~0.9 ms here). Committing on every tick that
 # collected a result (~30/s at 1,000 transfers/s) cost the orchestrator and the broker CPU.
 # A crash replays at most this much more, which is harmless (shards dedupe by transfer id).
-# An idle engine commits at once.
+# An engine that has caught up (nothing in flight or pending) commits at once.
 COMMIT_INTERVAL_S = 0.25
 # A broker restart takes seconds; longer than this without a commit and the consumer is
 # probably broken for good: crash, and let the restarted actor replay from the last commit.
@@ -145,6 +155,7 @@ class Engine:
         self._draining = False
         self._renewed_at = clock()
         self._committed_at = clock()
+        self._round_at = clock()  # when the last round was dispatched
         self._commit_failing_since: float | None = None
         self._locks_failing_since: float | None = None
         self._progress_at: dict[int, float] = {}  # partition -> when its commit last moved
@@ -311,7 +322,10 @@ class Engine:
 
     def _commit(self, force: bool = False) -> None:
         now = self._clock()
-        if not (force or self.idle or now - self._committed_at >= COMMIT_INTERVAL_S):
+        # Caught up (nothing in flight or waiting for a round): commit at once. Transfers
+        # waiting out a round's linger are load, not idleness.
+        caught_up = self.idle and len(self.queue) == 0 and not self._staged
+        if not (force or caught_up or now - self._committed_at >= COMMIT_INTERVAL_S):
             return
         positions = self._offsets.committable()
         if not positions:
@@ -352,6 +366,8 @@ class Engine:
         if len(full) == self._shards.shard_count:
             return
         now = self._clock()
+        if self._lingering(now):
+            return
         self._foreign = {a: t for a, t in self._foreign.items() if t > now}
         locked = set(self._locked) | set(self._foreign)
         round_ = plan_round(self.queue, locked, self._shards.shard_count, full)
@@ -368,8 +384,17 @@ class Engine:
             self._foreign.update((a, now + FOREIGN_LOCK_RETRY_S) for a in held)
             return
         self.queue.remove_taken(round_.taken_ids)
+        self._round_at = now
         for shard, batch in round_.batches.items():
             self._start(shard, batch)
+
+    def _lingering(self, now: float) -> bool:
+        """True while the next round should wait for more transfers (ROUND_LINGER_S)."""
+        return (
+            bool(self.inflight)
+            and len(self.queue) < ROUND_FILL_TRANSFERS
+            and now - self._round_at < ROUND_LINGER_S
+        )
 
     def _start(self, shard: int, batch: tuple[QueuedTransfer, ...]) -> None:
         batch_id = str(uuid.uuid4())

@@ -490,3 +490,71 @@ def test_commits_at_most_once_per_interval_under_load_and_at_once_when_idle() ->
         now[0] += tick_s
     assert engine.idle and source.commits > busy_commits
     assert source.committed == {0: int(busy_s / tick_s)}
+
+
+class HeldShards(FakeShards):
+    """Answers only once the test lets go, like a shard still applying its batch."""
+
+    def __init__(self, balances: dict[str, int]) -> None:
+        super().__init__(balances)
+        self.holding = True
+        self._held: list[Completion] = []
+
+    def completed(self, timeout_s: float) -> list[Completion]:
+        self._held.extend(super().completed(timeout_s))
+        if self.holding:
+            return []
+        out, self._held = self._held, []
+        return out
+
+
+def _lingering_engine(pairs: int) -> tuple[Engine, FakeSource, HeldShards, list[float]]:
+    now = [0.0]
+    balances = {f"{side}{k}": 10 for k in range(pairs) for side in "ab"}
+    source, shards = FakeSource(), HeldShards(balances)
+    return Engine(source, FakeLocks(), shards, lambda: now[0]), source, shards, now
+
+
+def test_a_round_waits_for_more_transfers_while_batches_are_in_flight() -> None:
+    """Nothing in flight: a transfer is dispatched at once. A batch in flight: the next round
+    waits ROUND_LINGER_S, so transfers gather into larger batches instead of one round per
+    freed shard slot."""
+    engine, source, shards, now = _lingering_engine(pairs=2)
+    source.add(_transfer("a0", "b0"))
+    engine.tick()
+    assert len(shards.dispatched) == 1
+    source.add(_transfer("a1", "b1"))
+    engine.tick()
+    now[0] += engine_module.ROUND_LINGER_S * 0.9
+    engine.tick()
+    assert len(shards.dispatched) == 1, "in flight and within the linger: the round waits"
+    now[0] += engine_module.ROUND_LINGER_S * 0.1
+    engine.tick()
+    assert len(shards.dispatched) == 2, "the linger is over"
+    shards.holding = False
+    _run(engine, 5)
+    assert engine.stats.settled == 2 and engine.idle
+
+
+def test_a_round_goes_at_once_when_the_flight_lands_or_the_queue_fills() -> None:
+    """The linger ends early when every batch in flight has answered, or when a round's
+    worth of transfers (ROUND_FILL_TRANSFERS) is pending: a bulk load is never held back."""
+    fill = engine_module.ROUND_FILL_TRANSFERS
+    engine, source, shards, _now = _lingering_engine(pairs=fill + 2)
+    source.add(_transfer("a0", "b0"))
+    engine.tick()
+    source.add(_transfer("a1", "b1"))
+    engine.tick()
+    assert len(shards.dispatched) == 1
+    shards.holding = False
+    engine.tick()
+    assert len(shards.dispatched) == 2, "the batch in flight answered: no need to wait"
+    shards.holding = True
+    engine.tick()
+    for k in range(2, fill + 2):
+        source.add(_transfer(f"a{k}", f"b{k}"))
+    engine.tick()
+    assert sum(len(batch) for _, batch in shards.dispatched[2:]) == fill, "a full round goes"
+    shards.holding = False
+    _run(engine, 5)
+    assert engine.stats.settled == fill + 2 and engine.idle
