@@ -23,6 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from orion.adapters.redis import LeanAsyncConnection
 from orion.serve.idempotency import redis_key
 from orion.serve.ports import DependencyUnavailableError
 
@@ -64,6 +65,7 @@ class RedisIdempotencyStore:
     def __init__(self, url: str, client_name: str = CLIENT_NAME) -> None:
         pool = aredis.BlockingConnectionPool.from_url(
             url,
+            connection_class=LeanAsyncConnection,  # a batch's call carries 500+ keys
             max_connections=POOL_CONNECTIONS_MAX,
             timeout=SOCKET_TIMEOUT_S,
             socket_timeout=SOCKET_TIMEOUT_S,

@@ -15,6 +15,7 @@ from typing import TypeVar
 import redis
 from redis.exceptions import RedisError
 
+from orion.adapters.redis import LEAN_PACKER
 from orion.orchestration.ports import LocksUnavailableError
 
 T = TypeVar("T")
@@ -63,7 +64,10 @@ class RedisAccountLocks:
 
     def __init__(self, url: str, owner: str, lease_ms: int) -> None:
         self._client = redis.Redis.from_url(
-            url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S
+            url,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=SOCKET_TIMEOUT_S,
+            command_packer=LEAN_PACKER,  # a round's call carries every account's key
         )
         self._owner = owner
         self._lease_ms = lease_ms
