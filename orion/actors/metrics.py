@@ -13,7 +13,12 @@ from collections.abc import Mapping, Sequence
 
 from ray.util.metrics import Counter, Gauge, Histogram
 
-from orion.actors.labels import NO_REASON, SETTLED_LABEL_SETS
+from orion.actors.labels import (
+    LATENCY_SAMPLE_EVERY,
+    NO_REASON,
+    SETTLED_LABEL_SETS,
+    latency_sample,
+)
 from orion.adapters.metrics import start_at_zero
 from orion.messages import OutcomeRecord
 
@@ -115,7 +120,8 @@ class ShardMetrics:
         )
         self.latency = Histogram(
             "orion_settle_latency_seconds",
-            "Accepted (by the API) to settled (committed by a shard).",
+            "Accepted (by the API) to settled (committed by a shard); observed for one"
+            f" transfer in {LATENCY_SAMPLE_EVERY} of each batch, by rank.",
             boundaries=LATENCY_BOUNDARIES_S,
         )
         self.apply = Histogram(
@@ -138,9 +144,9 @@ class ShardMetrics:
         self.apply.observe(apply_s, tags=self._tags)
 
     def outcomes(self, outcomes: Sequence[OutcomeRecord]) -> None:
-        """One counter add per status/reason pair of the batch; one latency per transfer."""
+        """One counter add per status/reason pair of the batch; the sampled latencies."""
         counts = collections.Counter((o.status, o.reason or NO_REASON) for o in outcomes)
         for (status, reason), n in counts.items():
             self.settled.inc(n, tags={"status": status, "reason": reason})
-        for o in outcomes:
-            self.latency.observe(max((o.settled_at_ms - o.accepted_at_ms) / 1000, 0.0))
+        for ms in latency_sample([o.settled_at_ms - o.accepted_at_ms for o in outcomes]):
+            self.latency.observe(max(ms / 1000, 0.0))
