@@ -185,6 +185,11 @@ class Engine:
         return not self.inflight
 
     @property
+    def _pending(self) -> int:
+        """Transfers read and not yet dispatched: the queue and those staged to enter it."""
+        return len(self.queue) + len(self._staged)
+
+    @property
     def shard_count(self) -> int:
         return self._shards.shard_count
 
@@ -198,7 +203,7 @@ class Engine:
         per_shard = Counter(flight.shard for flight in self.inflight.values())
         s = self.stats
         return Snapshot(
-            pending=len(self.queue) + len(self._staged),
+            pending=self._pending,
             inflight_batches=len(self.inflight),
             inflight_transfers=sum(len(flight.batch) for flight in self.inflight.values()),
             inflight_per_shard=dict(per_shard),
@@ -270,7 +275,7 @@ class Engine:
         self._admit()
         free = 0 if self._staged else self.queue.free_slots
         self._set_paused(free <= 0)
-        busy = bool(self.inflight) or len(self.queue) > 0
+        busy = bool(self.inflight) or self._pending > 0  # staged only when the queue is full
         records = self._source.poll(
             min(max(free, 0), POLL_RECORDS_MAX), 0 if busy else POLL_IDLE_MS
         )
@@ -324,7 +329,7 @@ class Engine:
         now = self._clock()
         # Caught up (nothing in flight or waiting for a round): commit at once. Transfers
         # waiting out a round's linger are load, not idleness.
-        caught_up = self.idle and len(self.queue) == 0 and not self._staged
+        caught_up = self.idle and self._pending == 0
         if not (force or caught_up or now - self._committed_at >= COMMIT_INTERVAL_S):
             return
         positions = self._offsets.committable()
