@@ -1,12 +1,14 @@
 """Following the results topic during a run: which of the run's transfers settled, and when.
 
 Responsibilities: before the run, take the end offset of every partition of
-`orion.transfer-results`; while the load runs, only count the records published since then
-(one offsets request, at most every PUBLISHED_REFRESH_S); once the load is answered and that
-count covers the accepted transfers, read everything from the start offsets (no consumer
-group, nothing committed), keep the first outcome of each of the run's transfer ids (matched
-by the run's id prefix, decoded with orion.messages.decode_outcome), count repeats and
-statuses.
+`orion.transfer-results`; while the load runs, read nothing: count the records published
+since then for the progress line, and once the load is answered wait until the orchestrators
+committed past every record then on the transfers topic (`wait_settled`: offsets requests at
+most every PUBLISHED_REFRESH_S; a record is committed only after its outcomes were acked on
+the results topic); then read everything from the start offsets (no consumer group, nothing
+committed), keep the first outcome of each of the run's transfer ids (matched
+by the run's id prefix, decoded with orion.messages.decode_outcomes from records of one
+outcome or packed ones), count repeats and statuses.
 
 Why count first and read afterwards: the bench runs on the same 2 cores as the system it
 measures, and decoding every outcome as it arrived (this thread, and the broker serving its
@@ -17,11 +19,11 @@ Orion), so reading them later changes no number but the CPU the measured window 
 
 Guarantees:
 - Read-only, and positioned before the first request, so no outcome of the run is missed.
-- A count that includes repeats (at-least-once publishing), outcomes of unaccepted requests
-  or anyone else's traffic may reach the target early (the CPU window then ends early); the
-  read waits for what is really missing, so the checks are unchanged.
-- Memory is two int64 arrays of the run's size; other runs' outcomes are skipped by key
-  before decoding.
+- Settling is judged by the transfers topic's records, anyone's traffic included (the CPU
+  window ends when all of it settled); the read waits for what of this run is really
+  missing, so the checks do not depend on it.
+- Memory is two int64 arrays of the run's size; other runs' outcomes are skipped by key (or,
+  in a packed record, by the id of each element) before decoding.
 - The thread stops on `stop()` within one poll; a broker that goes away (someone restarts
   Kafka) is retried with a pause, since kafka-python reconnects on the next poll.
 """
@@ -39,14 +41,15 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from load.shapes import ID_PREFIX_CHARS, index_of
-from orion.messages import MessageError, decode_outcome
+from orion.adapters import kafka as kafka_adapter
+from orion.messages import MessageError, OutcomeRecord, decode_outcomes
 
 POLL_MS = 200  # one poll's wait; short so stop() is quick
 POLL_RECORDS_MAX = 5_000  # bounds the memory of one poll
 RETRY_PAUSE_S = 1.0  # after a broker error, before polling again
 JOIN_S = 5.0
 DRAIN_POLL_S = 0.25
-PUBLISHED_REFRESH_S = 1.0  # `published()` asks the broker at most this often
+PUBLISHED_REFRESH_S = 1.0  # `published()` and `wait_settled` ask the broker at most this often
 
 
 class OutcomeWatcher:
@@ -105,20 +108,58 @@ class OutcomeWatcher:
             self._published = (count, now)
         return count
 
-    def wait_published(
+    def wait_settled(
         self,
-        count: int,
+        transfers_topic: str,
+        group: str,
         timeout_s: float,
         idle_s: float,
         on_tick: Callable[[int], None] | None = None,
     ) -> str | None:
-        """Wait until at least `count` records were published since `start()`: None; else why
-        it stopped waiting (`timeout_s` passed, or `idle_s` without a new record).
-        `on_tick(still unpublished)` is called every poll."""
-        stopped = _wait(
-            lambda: max(0, count - self.published()), self.published, timeout_s, idle_s, on_tick
-        )
-        return None if stopped is None else f"{stopped[0]} outcomes not published{stopped[1]}"
+        """Wait until `group` (the orchestrators) committed past every record on
+        `transfers_topic` now: None; else why it stopped waiting (`timeout_s` passed, or
+        `idle_s` without a commit moving). A shard answers only once its outcomes are acked,
+        and a record is committed only after its transfers' answers, so then the results topic
+        holds every outcome of the run, in whichever form (one per record or packed). Counted
+        in the transfers topic's records, from offsets alone (nothing is read, so the measured
+        window pays for no decoding); `on_tick(records still unsettled)` every poll."""
+        if self._thread.is_alive():
+            raise RuntimeError("wait_settled() is for before read()")
+        consumer = self._consumer
+        parts = [
+            TopicPartition(transfers_topic, p)
+            for p in sorted(consumer.partitions_for_topic(transfers_topic) or ())
+        ]
+        starts = {tp.partition: int(o) for tp, o in consumer.beginning_offsets(parts).items()}
+        ends = {tp.partition: int(o) for tp, o in consumer.end_offsets(parts).items()}
+        client = kafka_adapter.admin(self._bootstrap)
+        left = [sum(ends[p] - starts[p] for p in ends), -PUBLISHED_REFRESH_S]
+
+        def unsettled() -> int:
+            now = time.monotonic()
+            if now - left[1] < PUBLISHED_REFRESH_S:
+                return int(left[0])
+            try:
+                found = client.list_group_offsets({group: None}).get(group, {})
+            except KafkaError:
+                self.broker_errors += 1
+                return int(left[0])
+            at = {
+                tp.partition: int(om.offset)
+                for tp, om in found.items()
+                if tp.topic == transfers_topic
+            }
+            left[:] = [
+                sum(max(0, end - max(at.get(p, 0), starts[p])) for p, end in ends.items()),
+                now,
+            ]
+            return int(left[0])
+
+        try:
+            stopped = _wait(unsettled, unsettled, timeout_s, idle_s, on_tick)
+        finally:
+            client.close()
+        return None if stopped is None else f"{stopped[0]} records not settled{stopped[1]}"
 
     def read(self) -> None:
         """Read the topic from the start offsets on, in a thread, until `stop()`."""
@@ -170,11 +211,18 @@ class OutcomeWatcher:
     def _take(self, key: bytes | None, value: bytes | None) -> None:
         if key is not None and key[:ID_PREFIX_CHARS] != self._key_prefix:
             return
-        try:
-            outcome = decode_outcome(value or b"")
+        try:  # a packed record: only this run's outcomes are decoded
+            outcomes = decode_outcomes(value, self._ours)
         except MessageError:
             self.undecodable += 1
             return
+        for outcome in outcomes:
+            self._count(outcome)
+
+    def _ours(self, transfer_id: str) -> bool:
+        return transfer_id.startswith(self._prefix)
+
+    def _count(self, outcome: OutcomeRecord) -> None:
         index = index_of(self._prefix, outcome.transfer_id)
         if index is None or index >= len(self.settled_at_ms):
             return

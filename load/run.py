@@ -7,8 +7,9 @@ Order of one run (each step bounded in time):
 1. wait for the API's /readyz (someone may be restarting the system), seed the account pool;
 2. with --baselines: the database ceiling, then the HTTP ceiling (see baselines.py);
 3. position the results-topic watcher at the current end offsets, run the load generator
-   (progress on stderr), then wait until the results topic holds as many new records as
-   transfers were accepted: the CPU window ends here;
+   (progress on stderr), then wait until the orchestrators committed past every record of
+   the transfers topic (offsets only: every outcome is published by then, one per record
+   or packed): the CPU window ends here;
 4. read the run's outcomes from the results topic (waiting for any still missing); with
    --baselines, the HTTP ceiling once more, so the run is bracketed by two (the box's speed
    drifts within minutes here: Orion's rate is compared with their mean as well); then
@@ -38,6 +39,7 @@ from load.shapes import Scenario, new_id_prefix, transfer_id
 from load.summary import markdown
 from orion.adapters import ledger_seed
 from orion.config import Settings
+from orion.messages import ORCHESTRATOR_GROUP
 from orion.seeding import plan_seed
 
 OUT_ROOT = Path(__file__).resolve().parent / "out"
@@ -100,9 +102,9 @@ def _orion_run(plan: Plan, settings: Settings, out: Path, started: str, say: Say
     try:
         load = _drive(plan, plan.base_url, "orion", watcher.published)
         began = time.monotonic()
-        published = _await_published(plan, load, watcher, say)
+        settled = _await_settled(plan, settings, watcher, say)
         after, driver_cpu_s = cpu.sample(stack), time.process_time() - driver_cpu
-        drain = _drain(plan, load, watcher, published, began, say)
+        drain = _drain(plan, load, watcher, settled, began, say)
     finally:
         watcher.stop()
     if ceilings:
@@ -195,7 +197,7 @@ def _drive(
 
     def tick(done: int, accepted: int, failed: int) -> None:
         rate = accepted / max(1e-9, time.monotonic() - started)
-        extra = f" outcomes {outcomes():,}" if outcomes is not None else ""
+        extra = f" results records {outcomes():,}" if outcomes is not None else ""
         bar.update(done, f"accepted {accepted:,} ({rate:,.0f}/s){extra} errors {failed:,}")
 
     load = run_load(jobs, tick)
@@ -205,17 +207,22 @@ def _drive(
     return load
 
 
-def _await_published(plan: Plan, load: LoadResult, watcher: OutcomeWatcher, say: Say) -> str | None:
-    """Wait until the results topic holds a record per accepted transfer (counted, not read):
-    None, else why not."""
-    o, accepted = plan.options, len(load.accepted)
-    bar = Progress("settling (published)", accepted)
-    why = watcher.wait_published(
-        accepted, o.drain_timeout_s, o.drain_idle_s, lambda left: bar.update(accepted - left)
+def _await_settled(plan: Plan, settings: Settings, watcher: OutcomeWatcher, say: Say) -> str | None:
+    """Wait until the orchestrators committed past every record the load made (counted from
+    offsets, nothing read): None, else why not."""
+    o = plan.options
+    bar = Progress("settling (records)", 1)
+
+    def tick(left: int) -> None:
+        bar.total = max(bar.total, left)
+        bar.update(bar.total - left)
+
+    why = watcher.wait_settled(
+        settings.topic_transfers, ORCHESTRATOR_GROUP, o.drain_timeout_s, o.drain_idle_s, tick
     )
-    bar.finish(min(watcher.published(), accepted))
+    bar.finish(bar.total if why is None else 0)
     if why:
-        say(f"results topic behind: {why}; reading what is there")
+        say(f"transfers topic behind: {why}; reading what is there")
     return why
 
 
@@ -223,13 +230,13 @@ def _drain(
     plan: Plan,
     load: LoadResult,
     watcher: OutcomeWatcher,
-    published: str | None,
+    settled: str | None,
     began: float,
     say: Say,
 ) -> dict[str, Any]:
     """Read the run's outcomes, waiting for the ones still missing within what is left of the
-    drain timeout (the count may have included repeats), and at least the idle window, so
-    what was published is read even when the count gave up."""
+    drain timeout (settling was judged by records, not by this run's outcomes), and at least
+    the idle window, so what was published is read even when the settling wait gave up."""
     accepted = list(load.accepted)
     o = plan.options
     watcher.read()
@@ -244,7 +251,7 @@ def _drain(
     return {
         "drained": why is None,
         "why": why,
-        "published_why": published,
+        "settled_why": settled,
         "waited_s": round(time.monotonic() - began, 1),
         "timeout_s": o.drain_timeout_s,
     }

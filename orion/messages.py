@@ -6,7 +6,9 @@ default, see load/design-ingest-records.md): value = a JSON array of such object
 whose debit accounts map to the record's partition, in acceptance order, key = null.
 `orion.transfer-results`: key = transfer id; value = its outcome (final, or `pending` for a
 hold; the hold's resolution is the outcome of the post / void / expire record that resolved
-it). Amounts are integers in minor units; times are epoch milliseconds.
+it); or a packed record (the shards' default, see load/design-results-records.md): value = a
+JSON array of such outcomes, all of whose ids map to the record's partition, in the order of
+the shard's batch, key = null. Amounts are integers in minor units; times are epoch milliseconds.
 
 A record's `kind` is absent for an immediate transfer (the original format); a hold carries
 `"kind": "pending"` and `expires_at`; a post, void, expire or reversal carries its kind and
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -41,11 +43,11 @@ T = TypeVar("T")
 # The orchestrator's consumer group: its committed offsets mean "settled" (audit, status).
 ORCHESTRATOR_GROUP = "orion-orchestrator"
 MESSAGE_BYTES_MAX = 64 * 1024  # metadata included; a larger record is malformed, not a transfer
-# A packed record carries at most this many transfers and bytes (the API splits a larger
-# group in order), well under the broker's default message.max.bytes (1 MiB).
+# A packed record carries at most this many transfers (or outcomes) and bytes (the writer
+# splits a larger group in order), well under the broker's default message.max.bytes (1 MiB).
 PACKED_TRANSFERS_MAX = 500
 PACKED_BYTES_MAX = 512 * 1024
-# Larger than this, a packed record is malformed (the API never writes one).
+# Larger than this, a packed record is malformed (Orion never writes one).
 PACKED_RECORD_BYTES_MAX = 1024 * 1024
 BIGINT_MAX = 2**63 - 1  # transfers.amount is a bigint
 CURRENCY_CHARS = 3  # transfers.currency is char(3)
@@ -325,7 +327,37 @@ def encode_outcome(outcome: OutcomeRecord) -> bytes:
 
 
 def decode_outcome(raw: bytes) -> OutcomeRecord:
-    body = _load_object(raw)
+    return _outcome_of(_load_object(raw))
+
+
+def decode_outcomes(
+    raw: bytes | None, wanted: Callable[[str], bool] | None = None
+) -> list[OutcomeRecord]:
+    """The outcomes of one record of the results topic, in order: an object is one outcome,
+    an array a packed record (load/design-results-records.md). With `wanted`, only the
+    outcomes whose transfer id it accepts are decoded (and checked). MessageError when the
+    record, or an element it decodes, is malformed: the record counts as undecodable whole."""
+    if not (isinstance(raw, bytes | bytearray) and raw[:1] == b"["):
+        outcome = _outcome_of(_load_object(raw))
+        return [outcome] if wanted is None or wanted(outcome.transfer_id) else []
+    body = _load(raw, PACKED_RECORD_BYTES_MAX)
+    if not isinstance(body, list) or not body:
+        raise MessageError("a packed record must be a non-empty JSON array")
+    if len(body) > PACKED_TRANSFERS_MAX:
+        raise MessageError(f"a packed record holds at most {PACKED_TRANSFERS_MAX} outcomes")
+    found: list[OutcomeRecord] = []
+    for element in body:
+        if not isinstance(element, dict):
+            raise MessageError("element is not a JSON object")
+        if wanted is not None:
+            transfer_id = element.get("id")
+            if not (isinstance(transfer_id, str) and wanted(transfer_id)):
+                continue
+        found.append(_outcome_of(element))
+    return found
+
+
+def _outcome_of(body: dict[str, Any]) -> OutcomeRecord:
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
         raise MessageError("field 'reason' must be a string or null")

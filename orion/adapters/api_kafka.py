@@ -17,9 +17,10 @@ probes drive the healing too.
 
 `OutcomeFeed` is one background thread per app: a group-less consumer of the results topic,
 from its end at start, handing the decoded outcomes somebody waits on to
-`OutcomeWaiters.deliver`. It reads only while somebody waits (orion.serve.outcomes, "Listening
-on demand"): QUIET_AFTER_S after the last waiter left it stops fetching, and the next waiter
-wakes it at the topic's end.
+`OutcomeWaiters.deliver` (from records of one outcome or packed ones, see
+load/design-results-records.md). It reads only while somebody waits (orion.serve.outcomes,
+"Listening on demand"): QUIET_AFTER_S after the last waiter left it stops fetching, and the
+next waiter wakes it at the topic's end.
 
 """
 
@@ -31,7 +32,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
@@ -39,13 +39,7 @@ from kafka.structs import TopicPartition
 
 from orion.adapters import kafka as kafka_adapter
 from orion.adapters.kafka_partitioner import KeyPartitioner
-from orion.messages import (
-    PACKED_BYTES_MAX,
-    PACKED_TRANSFERS_MAX,
-    MessageError,
-    decode_outcome,
-    encode_packed,
-)
+from orion.messages import MessageError, decode_outcomes, encode_packed
 from orion.serve.outcomes import OutcomeWaiters
 from orion.serve.ports import DependencyUnavailableError, Record
 
@@ -113,38 +107,6 @@ class SendHealth:
         self.expired = False
         if self.failing_since is not None:
             self.failing_since = self._clock()
-
-
-@dataclass(slots=True)
-class Pack:
-    """Transfers of one produce call bound for one partition, sent as one record."""
-
-    partition: int
-    indexes: list[int] = field(default_factory=list)  # their places in the call
-    values: list[bytes] = field(default_factory=list)
-    size: int = 2  # of the packed record: the brackets, each value and its comma
-
-
-def pack(records: Sequence[Record], partition_of: Callable[[bytes], int]) -> list[Pack]:
-    """Group records by the partition of their key, keeping their order in each group; a
-    group is split, in order, before it passes PACKED_TRANSFERS_MAX or PACKED_BYTES_MAX."""
-    open_: dict[int, Pack] = {}
-    done: list[Pack] = []
-    for index, (key, value) in enumerate(records):
-        partition = partition_of(key)
-        group = open_.get(partition)
-        if group is not None and (
-            len(group.values) >= PACKED_TRANSFERS_MAX
-            or group.size + len(value) + 1 > PACKED_BYTES_MAX
-        ):
-            done.append(group)
-            group = None
-        if group is None:
-            group = open_[partition] = Pack(partition)
-        group.indexes.append(index)
-        group.values.append(value)
-        group.size += len(value) + 1
-    return done + list(open_.values())
 
 
 class KafkaTransferProducer:
@@ -227,7 +189,9 @@ class KafkaTransferProducer:
         except KafkaError as err:
             acks.answer(range(len(records)), err)
             return
-        for group in pack(records, lambda key: self._partitioner.of(topic, partitions, key)):
+        for group in kafka_adapter.pack(
+            records, lambda key: self._partitioner.of(topic, partitions, key)
+        ):
             value = encode_packed(group.values)
             _send_one(producer, acks, group.indexes, topic, None, value, group.partition)
 
@@ -433,11 +397,12 @@ class OutcomeFeed:
                 for record in records:
                     if record.key is not None and not self._waiters.waiting(record.key):
                         continue  # keyed by transfer id: skip decoding what nobody waits on
-                    try:
-                        outcome = decode_outcome(record.value)
+                    try:  # a packed record: only the outcomes somebody waits on are built
+                        outcomes = decode_outcomes(record.value, self._waiters.waiting)
                     except MessageError:
-                        continue  # the orchestrator dead-letters these; waiters time out
-                    self._waiters.deliver(outcome)
+                        continue  # shards write only well-formed ones; waiters time out
+                    for outcome in outcomes:
+                        self._waiters.deliver(outcome)
 
     def _rest(self) -> bool:
         """Fetch nothing until a waiter wants the feed (True) or the app stops (False)."""

@@ -9,13 +9,16 @@ audit's reads of the topics).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from orion.adapters.kafka_partitioner import KeyPartitioner
+from orion.adapters.kafka_partitioner import KeyPartitioner, partition_of
+from orion.messages import PACKED_BYTES_MAX, PACKED_TRANSFERS_MAX, encode_packed
 from orion.orchestration.ports import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -116,6 +119,41 @@ def dead_letter_key(partition: int, offset: int, index: int | None = None) -> by
     return f"{partition}:{offset}:{index}".encode()
 
 
+@dataclass(slots=True)
+class Pack:
+    """Records of one produce call bound for one partition, sent as one packed record."""
+
+    partition: int
+    indexes: list[int] = field(default_factory=list)  # their places in the call
+    values: list[bytes] = field(default_factory=list)
+    size: int = 2  # of the packed record: the brackets, each value and its comma
+
+
+def pack(
+    records: Sequence[tuple[bytes, bytes]], partition_of: Callable[[bytes], int]
+) -> list[Pack]:
+    """Group (key, value) records by the partition of their key, keeping their order in each
+    group; a group is split, in order, before it passes PACKED_TRANSFERS_MAX or
+    PACKED_BYTES_MAX (the bounds of every packed record, transfers or outcomes)."""
+    open_: dict[int, Pack] = {}
+    done: list[Pack] = []
+    for index, (key, value) in enumerate(records):
+        partition = partition_of(key)
+        group = open_.get(partition)
+        if group is not None and (
+            len(group.values) >= PACKED_TRANSFERS_MAX
+            or group.size + len(value) + 1 > PACKED_BYTES_MAX
+        ):
+            done.append(group)
+            group = None
+        if group is None:
+            group = open_[partition] = Pack(partition)
+        group.indexes.append(index)
+        group.values.append(value)
+        group.size += len(value) + 1
+    return done + list(open_.values())
+
+
 class RecordProducer:
     """A durable producer (acks=all, idempotent) that sends a batch and waits for every ack.
 
@@ -160,12 +198,36 @@ class RecordProducer:
                 producer.send(topic, key=r[0], value=r[1], headers=r[2] if len(r) > 2 else None)
                 for r in records
             ]
-            producer.flush(timeout=PRODUCE_TIMEOUT_S)
-            for future in futures:
-                future.get(timeout=PRODUCE_TIMEOUT_S)
+            self._wait(producer, futures)
         except Exception:
             self._discard()
             raise
+
+    def send_packed(self, topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
+        """Send (key, value) records as packed ones: the values of the keys that share a
+        partition joined into one JSON array (`pack`), key null, in the partition those keys
+        would have had. Returns only when the broker acked all of them."""
+        if not records:
+            return
+        producer = self._client()
+        try:
+            partitions = len(producer.partitions_for(topic) or ())
+            if not partitions:
+                raise KafkaError(f"topic {topic} has no partitions")
+            futures = [
+                producer.send(topic, value=encode_packed(group.values), partition=group.partition)
+                for group in pack(records, lambda key: partition_of(key, partitions))
+            ]
+            self._wait(producer, futures)
+        except Exception:
+            self._discard()
+            raise
+
+    @staticmethod
+    def _wait(producer: KafkaProducer, futures: Sequence[Any]) -> None:
+        producer.flush(timeout=PRODUCE_TIMEOUT_S)
+        for future in futures:
+            future.get(timeout=PRODUCE_TIMEOUT_S)
 
     def send_dead_letters(
         self, topic: str, source_topic: str, letters: Sequence[DeadLetter]

@@ -10,6 +10,7 @@ import pytest
 from kafka import KafkaProducer
 
 from orion.adapters.api_kafka import OutcomeFeed
+from orion.adapters.kafka import RecordProducer
 from orion.config import Settings
 from orion.messages import OutcomeRecord, encode_outcome
 from orion.serve.outcomes import OutcomeWaiters
@@ -76,6 +77,37 @@ def test_a_resting_feed_wakes_for_a_waiter_and_delivers_what_follows(
         assert feed.ready.wait(READY_TIMEOUT_S), "outcome feed never positioned itself"
         assert feed.resting.wait(READY_TIMEOUT_S), "outcome feed never went quiet"
         assert asyncio.run(wait_for_it()) == (True, record)
+    finally:
+        producer.close()
+        feed.stop()
+
+
+def test_feed_resolves_a_waiter_from_a_packed_record(settings: Settings, topic: str) -> None:
+    """A shard's packed record (a JSON array of a batch's outcomes, no key) resolves the
+    waiter of the one outcome in it somebody waits on; the others are not for anyone."""
+    waiters = OutcomeWaiters()
+    feed = OutcomeFeed(settings.kafka_bootstrap, topic, waiters)
+    feed.start()
+    producer = RecordProducer(settings.kafka_bootstrap, "test-outcome-feed-packed")
+    batch = [
+        OutcomeRecord(str(uuid.uuid4()), "completed", None, "a", "b", 100 + i, "RUB", 1, 2)
+        for i in range(5)
+    ]
+    wanted = batch[3]
+
+    async def wait_for_it() -> OutcomeRecord:
+        future = waiters.register(wanted.transfer_id)
+        assert future is not None
+        records = [(o.transfer_id.encode(), encode_outcome(o)) for o in batch]
+        await asyncio.to_thread(producer.send_packed, topic, records)
+        try:
+            return await asyncio.wait_for(future, OUTCOME_TIMEOUT_S)
+        finally:
+            waiters.unregister(wanted.transfer_id, future)
+
+    try:
+        assert feed.ready.wait(READY_TIMEOUT_S), "outcome feed never positioned itself"
+        assert asyncio.run(wait_for_it()) == wanted
     finally:
         producer.close()
         feed.stop()

@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from orion.adapters.api_kafka import Acks, pack
+from orion.adapters.api_kafka import Acks
+from orion.adapters.kafka import pack
 from orion.messages import PACKED_BYTES_MAX, PACKED_TRANSFERS_MAX
 
 
