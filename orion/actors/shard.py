@@ -2,9 +2,10 @@
 
 `apply` settles one batch in one transaction (orion.adapters.ledger, claim first) and then
 publishes every outcome to the results topic with acks=all before answering with their
-verdicts (id, status, reason: all the orchestrator needs). A crash between commit and publish
-is healed by the orchestrator's re-dispatch: the claim step finds the stored outcomes and they
-are published again.
+verdicts (id, status, reason: all the orchestrator needs); by default the outcomes that share
+a partition travel as one packed record (load/design-results-records.md). A crash between
+commit and publish is healed by the orchestrator's re-dispatch: the claim step finds the
+stored outcomes and they are published again.
 
 Two kinds of failure, kept apart (DESIGN, "When things fail"):
 - a record whose data the database refuses is isolated by splitting the batch
@@ -70,10 +71,11 @@ class Shard:
         maybe_crash("shard.after_commit")
         outcomes, dead = self._sorted(batch_id, batch, results)
         final = [o for o in outcomes if o.status != DEAD_LETTERED]
-        self._producer.send_all(
-            self._settings.topic_results,
-            [(o.transfer_id.encode(), encode_outcome(o)) for o in final],
-        )
+        records = [(o.transfer_id.encode(), encode_outcome(o)) for o in final]
+        if self._settings.results_records == "packed":
+            self._producer.send_packed(self._settings.topic_results, records)
+        else:
+            self._producer.send_all(self._settings.topic_results, records)
         if dead:
             self._producer.send_dead_letters(
                 self._settings.topic_dlq, self._settings.topic_transfers, dead
