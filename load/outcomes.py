@@ -133,27 +133,24 @@ class OutcomeWatcher:
         starts = {tp.partition: int(o) for tp, o in consumer.beginning_offsets(parts).items()}
         ends = {tp.partition: int(o) for tp, o in consumer.end_offsets(parts).items()}
         client = kafka_adapter.admin(self._bootstrap)
-        left = [sum(ends[p] - starts[p] for p in ends), -PUBLISHED_REFRESH_S]
+        count, asked = sum(ends[p] - starts[p] for p in ends), -PUBLISHED_REFRESH_S
 
         def unsettled() -> int:
+            nonlocal count, asked
             now = time.monotonic()
-            if now - left[1] < PUBLISHED_REFRESH_S:
-                return int(left[0])
+            if now - asked < PUBLISHED_REFRESH_S:
+                return count
             try:
                 found = client.list_group_offsets({group: None}).get(group, {})
             except KafkaError:
                 self.broker_errors += 1
-                return int(left[0])
+                return count
             at = {
-                tp.partition: int(om.offset)
-                for tp, om in found.items()
-                if tp.topic == transfers_topic
+                tp.partition: om.offset for tp, om in found.items() if tp.topic == transfers_topic
             }
-            left[:] = [
-                sum(max(0, end - max(at.get(p, 0), starts[p])) for p, end in ends.items()),
-                now,
-            ]
-            return int(left[0])
+            count = sum(max(0, end - max(at.get(p, 0), starts[p])) for p, end in ends.items())
+            asked = now
+            return count
 
         try:
             stopped = _wait(unsettled, unsettled, timeout_s, idle_s, on_tick)
