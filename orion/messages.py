@@ -233,13 +233,9 @@ def decode_record(raw: bytes | None) -> list[tuple[int | None, AcceptedTransfer 
     MessageError when the record as a whole is malformed (it goes to the DLQ whole); a
     malformed element of an array is an `Undecodable` in its place (it goes alone, its
     neighbours settle)."""
-    if not (isinstance(raw, bytes | bytearray) and raw[:1] == b"["):
+    if not _is_packed(raw):
         return [(None, decode_transfer(raw))]
-    body = _load(raw, PACKED_RECORD_BYTES_MAX)
-    if not isinstance(body, list) or not body:
-        raise MessageError("a packed record must be a non-empty JSON array")
-    if len(body) > PACKED_TRANSFERS_MAX:
-        raise MessageError(f"a packed record holds at most {PACKED_TRANSFERS_MAX} transfers")
+    body = _load_packed(raw, "transfers")
     found: list[tuple[int | None, AcceptedTransfer | Undecodable]] = []
     for index, element in enumerate(body):
         try:
@@ -337,14 +333,10 @@ def decode_outcomes(
     an array a packed record (load/design-results-records.md). With `wanted`, only the
     outcomes whose transfer id it accepts are decoded (and checked). MessageError when the
     record, or an element it decodes, is malformed: the record counts as undecodable whole."""
-    if not (isinstance(raw, bytes | bytearray) and raw[:1] == b"["):
+    if not _is_packed(raw):
         outcome = _outcome_of(_load_object(raw))
         return [outcome] if wanted is None or wanted(outcome.transfer_id) else []
-    body = _load(raw, PACKED_RECORD_BYTES_MAX)
-    if not isinstance(body, list) or not body:
-        raise MessageError("a packed record must be a non-empty JSON array")
-    if len(body) > PACKED_TRANSFERS_MAX:
-        raise MessageError(f"a packed record holds at most {PACKED_TRANSFERS_MAX} outcomes")
+    body = _load_packed(raw, "outcomes")
     found: list[OutcomeRecord] = []
     for element in body:
         if not isinstance(element, dict):
@@ -374,6 +366,22 @@ def _outcome_of(body: dict[str, Any]) -> OutcomeRecord:
         kind=_kind(body).value,
         target_id=_uuid(body, "target") if "target" in body else None,
     )
+
+
+def _is_packed(raw: bytes | None) -> bool:
+    """A packed record is a JSON array (anything else is read as one object)."""
+    return isinstance(raw, bytes | bytearray) and raw[:1] == b"["
+
+
+def _load_packed(raw: bytes | None, items: str) -> list[Any]:
+    """The elements of a packed record, not yet checked one by one: a non-empty JSON array
+    of at most PACKED_TRANSFERS_MAX `items` within PACKED_RECORD_BYTES_MAX, else MessageError."""
+    body = _load(raw, PACKED_RECORD_BYTES_MAX)
+    if not isinstance(body, list) or not body:
+        raise MessageError("a packed record must be a non-empty JSON array")
+    if len(body) > PACKED_TRANSFERS_MAX:
+        raise MessageError(f"a packed record holds at most {PACKED_TRANSFERS_MAX} {items}")
+    return body
 
 
 def _load_object(raw: bytes | None) -> dict[str, Any]:
