@@ -41,7 +41,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from load.shapes import ID_PREFIX_CHARS, index_of
-from orion.adapters import kafka as kafka_adapter
+from orion.adapters.kafka_progress import ProgressReader
 from orion.messages import MessageError, OutcomeRecord, decode_outcomes
 
 POLL_MS = 200  # one poll's wait; short so stop() is quick
@@ -125,37 +125,30 @@ class OutcomeWatcher:
         window pays for no decoding); `on_tick(records still unsettled)` every poll."""
         if self._thread.is_alive():
             raise RuntimeError("wait_settled() is for before read()")
-        consumer = self._consumer
-        parts = [
-            TopicPartition(transfers_topic, p)
-            for p in sorted(consumer.partitions_for_topic(transfers_topic) or ())
-        ]
-        starts = {tp.partition: int(o) for tp, o in consumer.beginning_offsets(parts).items()}
-        ends = {tp.partition: int(o) for tp, o in consumer.end_offsets(parts).items()}
-        client = kafka_adapter.admin(self._bootstrap)
-        count, asked = sum(ends[p] - starts[p] for p in ends), -PUBLISHED_REFRESH_S
-
-        def unsettled() -> int:
-            nonlocal count, asked
-            now = time.monotonic()
-            if now - asked < PUBLISHED_REFRESH_S:
-                return count
-            try:
-                found = client.list_group_offsets({group: None}).get(group, {})
-            except KafkaError:
-                self.broker_errors += 1
-                return count
-            at = {
-                tp.partition: om.offset for tp, om in found.items() if tp.topic == transfers_topic
-            }
-            count = sum(max(0, end - max(at.get(p, 0), starts[p])) for p, end in ends.items())
-            asked = now
-            return count
-
+        reader = ProgressReader(self._bootstrap, transfers_topic, group)
         try:
+            starts, ends = reader.bounds()
+            count, asked = sum(ends[p] - starts[p] for p in ends), -PUBLISHED_REFRESH_S
+
+            def unsettled() -> int:
+                nonlocal count, asked
+                now = time.monotonic()
+                if now - asked < PUBLISHED_REFRESH_S:
+                    return count
+                try:
+                    at = reader.committed()
+                except KafkaError:
+                    self.broker_errors += 1
+                    return count
+                count = sum(
+                    max(0, end - max(at.get(p, (0, ""))[0], starts[p])) for p, end in ends.items()
+                )
+                asked = now
+                return count
+
             stopped = _wait(unsettled, unsettled, timeout_s, idle_s, on_tick)
         finally:
-            client.close()
+            reader.close()
         return None if stopped is None else f"{stopped[0]} records not settled{stopped[1]}"
 
     def read(self) -> None:

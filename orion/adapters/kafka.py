@@ -101,11 +101,12 @@ def ensure_topics(
 # return).
 PRODUCE_TIMEOUT_S = 6.0
 BOOTSTRAP_TIMEOUT_MS = 3_000  # a new client gives up on an absent broker after this
-# Bytes per producer batch (kafka-python's default is 16 KiB). A shard's send_all of a
-# ~900-transfer batch puts ~30 KB of outcomes in each of 8 partitions: at 16 KiB that was two
-# batches per partition, each a buffer, a sender wake-up and a batch for the broker to check.
-# Measured alone (870 outcomes per call, 8 partitions, 8 interleaved runs each): client CPU
-# 30.2 -> 25.5 us per record, broker 9.1 -> 7.9 us (medians).
+# Bytes per producer batch (kafka-python's default is 16 KiB). A shard's ~900-transfer batch
+# puts ~30 KB of outcomes in each of 8 partitions: one packed record each, or (with
+# ORION_RESULTS_RECORDS=single) ~110 records each, which at 16 KiB made two batches per
+# partition, each a buffer, a sender wake-up and a batch for the broker to check. Measured
+# alone for single records (870 outcomes per call, 8 partitions, 8 interleaved runs each):
+# client CPU 30.2 -> 25.5 us per record, broker 9.1 -> 7.9 us (medians).
 PRODUCE_BATCH_BYTES = 64 * 1024
 DEAD_LETTER_ERROR_HEADER = "orion-error"  # why the record is in the DLQ
 DEAD_LETTER_TOPIC_HEADER = "orion-topic"  # where it came from (the key says partition:offset)

@@ -36,17 +36,32 @@ class ProgressReader:
         """Per partition: end offset, the group's position and when it was committed (the
         orchestrator stamps it in the offset metadata), and when the record at that
         position (the oldest one not yet settled) was produced."""
+        committed = self.committed()
+        starts, ends = self.bounds()
+        return [
+            self._one(TopicPartition(self._topic, p), committed, starts[p], ends[p])
+            for p in sorted(ends)
+        ]
+
+    def committed(self) -> dict[int, tuple[int, str]]:
+        """Per partition the group committed: (offset, metadata)."""
         offsets = self._admin.list_group_offsets({self._group: None}).get(self._group, {})
-        committed = {
+        return {
             tp.partition: (int(om.offset), str(om.metadata or ""))
             for tp, om in offsets.items()
             if tp.topic == self._topic and om.offset >= 0
         }
+
+    def bounds(self) -> tuple[dict[int, int], dict[int, int]]:
+        """Per partition of the topic now: its first offset and its end offset."""
         known = self._consumer.partitions_for_topic(self._topic) or ()
         parts = [TopicPartition(self._topic, p) for p in sorted(known)]
         starts = self._consumer.beginning_offsets(parts)
         ends = self._consumer.end_offsets(parts)
-        return [self._one(tp, committed, int(starts[tp]), int(ends[tp])) for tp in parts]
+        return (
+            {tp.partition: int(starts[tp]) for tp in parts},
+            {tp.partition: int(ends[tp]) for tp in parts},
+        )
 
     def _one(
         self, tp: TopicPartition, committed: Mapping[int, tuple[int, str]], start: int, end: int
